@@ -18,6 +18,7 @@ from problems.nets.models import TASKS
 from problems.nets.training import OPTIMIZERS, TrainConfig, train
 
 PUBLISHED_DATA = {"argmax": "fashion_mnist", "moe": "mnist_fashion"}
+TUNED_B_SCALE = {"snn": 0.3}  # tuned on MNIST validation (docs/nets.md); every other task: 0.5
 COLUMNS = [("polystep", "PolyStep"), ("adam_smooth", "Adam (smooth)"), ("adam_ste", "Adam (STE)"),
            ("cmaes", "CMA-ES"), ("openai_es", "OpenAI-ES"), ("spsa", "SPSA")]
 MODELS = {
@@ -44,6 +45,7 @@ class Config:
     batch_size: int = 512
     subspace: str = "lowrank"
     rank: int = 1
+    b_scale: float = -1.0  # low-rank B0 row norm (0: B starts at zero); < 0: the task's tuned value, TUNED_B_SCALE
     particle_size: int = 8
     polytope: str = "simplex"
     epsilon: float = 0.001
@@ -53,6 +55,7 @@ class Config:
     absorb_every: int = 1  # fold the low-rank offset into the weights every step ...
     fresh_basis: bool = True  # ... and draw a fresh random basis: a new rank-r direction per step
     momentum: float = 0.0
+    weight_momentum: float = 0.0  # heavy ball on the weights across absorbs (coordinate momentum resets there)
     adaptive_radius: bool = False
     structured: bool = True
     adam_lr: float = 1e-3
@@ -96,6 +99,8 @@ def run(config: Config, seed: int) -> dict:
         raise ValueError("task / optimizer: run() takes one point; use points() to expand comma lists")
     data = resolve_dataset(config, seed)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if config.b_scale < 0:
+        config = dataclasses.replace(config, b_scale=TUNED_B_SCALE.get(config.task, 0.5))
     tc = TrainConfig(**{k: v for k, v in dataclasses.asdict(config).items() if k in fields})
     metrics = train(tc, data, seed)
     metrics["dataset"] = data.name

@@ -39,6 +39,7 @@ class PolyStepState(NamedTuple):
     last_loss: Array  # lowest candidate loss of the last evaluated step
     pending: Array  # (n_blocks, V, p) unit probe directions of the last `ask`
     basis_key: Array  # key for fresh subspace bases at absorb time (derived from the init key)
+    weight_velocity: PyTree  # parameter change of the last absorb period (heavy ball across absorbs); () if off
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class PolyStep:
     subspace: Subspace = None
     absorb_every: int = 0
     fresh_basis: bool = False
+    weight_momentum: float = 0.0
     chunk_size: int | None = None
 
     def __post_init__(self):
@@ -88,6 +90,9 @@ class PolyStep:
         require(self.radius_max_scale >= 1, "radius_max_scale", f"must be >= 1, got {self.radius_max_scale}")
         require(self.flat_tolerance >= 0, "flat_tolerance", f"must be >= 0, got {self.flat_tolerance}")
         require(self.absorb_every >= 0, "absorb_every", f"must be >= 0, got {self.absorb_every}")
+        require(0 <= self.weight_momentum < 1, "weight_momentum", f"must be in [0, 1), got {self.weight_momentum}")
+        require(self.weight_momentum == 0 or (self.subspace is not None and self.absorb_every >= 1),
+                "weight_momentum", "needs a subspace and absorb_every >= 1 (it acts at absorb time)")
         require(self.chunk_size is None or self.chunk_size >= 1, "chunk_size",
                 f"must be None or >= 1, got {self.chunk_size}")
         geometry.template(self.polytope, self.particle_size)  # validates the polytope size
@@ -127,6 +132,7 @@ class PolyStep:
             last_loss=jnp.asarray(jnp.inf, jnp.float32),
             pending=jnp.zeros((layout.n_blocks, n_vertices, self.particle_size), jnp.float32),
             basis_key=basis_key,
+            weight_velocity=jax.tree_util.tree_map(jnp.zeros_like, space.base) if self.weight_momentum else (),
         )
 
     def params(self, state: PolyStepState) -> PyTree:
@@ -291,8 +297,17 @@ class PolyStep:
         def do_absorb(s: PolyStepState) -> PolyStepState:
             key = jax.random.fold_in(s.basis_key, s.step) if self.fresh_basis else None
             space, coords = absorb(layout, self.subspace, s.space, s.coords, key)
+            velocity = s.weight_velocity
+            if self.weight_momentum:
+                # Heavy ball in parameter space: v <- change since the last absorb + beta v; the base moves on by
+                # beta * v_old, so the momentum survives a fresh basis (coordinate momentum cannot).
+                beta = self.weight_momentum
+                change = jax.tree_util.tree_map(jnp.subtract, to_params(layout, s.space, s.coords),
+                                                to_params(layout, s.space, jnp.zeros_like(s.coords)))
+                space = space._replace(base=jax.tree_util.tree_map(lambda b, v: b + beta * v, space.base, velocity))
+                velocity = jax.tree_util.tree_map(lambda c, v: c + beta * v, change, velocity)
             return s._replace(space=space, coords=coords, velocity=jnp.zeros_like(coords),
-                              displacement=jnp.zeros_like(coords))
+                              displacement=jnp.zeros_like(coords), weight_velocity=velocity)
 
         return jax.lax.cond(state.step % self.absorb_every == 0, do_absorb, lambda s: s, state)
 

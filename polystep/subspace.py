@@ -7,9 +7,11 @@ which leaf a candidate moves. Leaf kinds:
 - ``direct``: ``base + z`` (biases and small leaves inside a subspace);
 - ``dense``: ``base + Q z`` with a Gaussian ``Q`` (size x k), orthonormal columns when tall,
   ``k = rank * (d_in + d_out)`` (d_in = product of all but the last axis, d_out = last axis);
-- ``lowrank``: ``base + A B`` with ``A = A0 + dA`` (d_in x r, ``A0`` random) and ``B`` (r x d_out, zero at
-  start); coordinates hold ``dA`` transposed (r x d_in, row-major) then ``B`` (r x d_out, row-major), so a block
-  inside one row of either changes the weight matrix by a rank-one term.
+- ``lowrank``: ``base + A B`` with ``A = A0 + dA`` (d_in x r) and ``B = B0 + dB`` (r x d_out); coordinates hold
+  ``dA`` transposed (r x d_in, row-major) then ``dB`` (r x d_out, row-major), so a block inside one row of either
+  changes the weight matrix by a rank-one term. ``A0`` is random; ``B0`` is random too when ``b_scale > 0``
+  (the stored base is then ``W - A0 B0``, so the weights start unchanged and moves of *both* factors change
+  them from the first step), else zero (moves of ``A`` are dead until ``B`` has moved).
 """
 
 from __future__ import annotations
@@ -41,14 +43,20 @@ class DenseSubspace:
 
 @dataclass(frozen=True)
 class LowRankSubspace:
-    """Bilinear per-layer subspace ``W = base + A B``: single-block moves are rank-one weight changes."""
+    """Bilinear per-layer subspace ``W = base + A B``: single-block moves are rank-one weight changes.
+
+    `b_scale` > 0 draws ``B0`` at random too (base stores ``W - A0 B0``), so no coordinate is dead at start;
+    0 starts ``B`` at zero. ``A0`` has unit-norm-ish columns (``init_scale``), ``B0`` rows of norm ~``b_scale``.
+    """
 
     rank: int = 4
     init_scale: float = 1.0
+    b_scale: float = 1.0
 
     def __post_init__(self):
         require(self.rank >= 1, "rank", f"must be >= 1, got {self.rank}")
         require(self.init_scale > 0, "init_scale", f"must be > 0, got {self.init_scale}")
+        require(self.b_scale >= 0, "b_scale", f"must be >= 0, got {self.b_scale}")
 
 
 Subspace = DenseSubspace | LowRankSubspace | None
@@ -87,7 +95,7 @@ class SpaceState(NamedTuple):
     """The arrays of a coordinate space: base parameters and one projection array per leaf."""
 
     base: PyTree
-    proj: tuple  # per leaf: (size, k) for dense, A0^T (r, d_in) for lowrank, empty (0,) otherwise
+    proj: tuple  # per leaf: (size, k) for dense, [A0^T | B0] (r, d_in + d_out) for lowrank, empty (0,) otherwise
 
 
 def _leaf_kind(subspace: Subspace, shape: tuple[int, ...]) -> tuple[str, int, int, int, int]:
@@ -140,10 +148,25 @@ def _projection(key: jax.Array, spec: LeafSpec, subspace: Subspace) -> jax.Array
             gauss = gauss / jnp.sqrt(size)
         return gauss * subspace.scale
     if spec.kind == "lowrank":
-        return jax.random.normal(key, (spec.rank, spec.d_in), jnp.float32) * (
-            subspace.init_scale / math.sqrt(spec.d_in)
-        )
+        key_a, key_b = jax.random.split(key)
+        a_t = jax.random.normal(key_a, (spec.rank, spec.d_in), jnp.float32) * (
+            subspace.init_scale / math.sqrt(spec.d_in))
+        b = jax.random.normal(key_b, (spec.rank, spec.d_out), jnp.float32) * (subspace.b_scale / math.sqrt(spec.d_out))
+        return jnp.concatenate([a_t, b], axis=1)
     return jnp.zeros((0,), jnp.float32)
+
+
+def lowrank_factors(spec: LeafSpec, proj: jax.Array, segment: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(A^T, B)`` of a low-rank leaf: the drawn factors plus the coordinate segment's ``dA^T`` and ``dB``."""
+    r, d_in = spec.rank, spec.d_in
+    return proj[:, :d_in] + segment[: r * d_in].reshape(r, d_in), proj[:, d_in:] + segment[r * d_in:].reshape(r, -1)
+
+
+def _compensate(spec: LeafSpec, weights: jax.Array, proj: jax.Array) -> jax.Array:
+    """The base that makes ``base + A0 B0`` equal `weights` (identity for non-low-rank leaves)."""
+    if spec.kind != "lowrank":
+        return weights
+    return weights - (proj[:, : spec.d_in].T @ proj[:, spec.d_in:]).reshape(spec.shape)
 
 
 def init_space(key: jax.Array, subspace: Subspace, params: PyTree, particle_size: int) -> tuple[SpaceState, jax.Array]:
@@ -152,7 +175,9 @@ def init_space(key: jax.Array, subspace: Subspace, params: PyTree, particle_size
     leaves = jax.tree_util.tree_leaves(params)
     keys = jax.random.split(key, len(leaves))
     proj = tuple(_projection(k, spec, subspace) for k, spec in zip(keys, layout.leaves))
-    base = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float32), params)
+    base = jax.tree_util.tree_unflatten(layout.treedef, [
+        _compensate(spec, jnp.asarray(x, jnp.float32), p) for x, spec, p in zip(leaves, layout.leaves, proj)
+    ])
     coords = jnp.zeros((layout.dim,), jnp.float32)
     if subspace is None:
         segments = [
@@ -171,9 +196,7 @@ def leaf_value(spec: LeafSpec, base_leaf: jax.Array, proj: jax.Array, segment: j
         return base_leaf + segment.reshape(spec.shape)
     if spec.kind == "dense":
         return base_leaf + (proj @ segment).reshape(spec.shape)
-    r, d_in, d_out = spec.rank, spec.d_in, spec.d_out
-    a_t = proj + segment[: r * d_in].reshape(r, d_in)
-    b = segment[r * d_in :].reshape(r, d_out)
+    a_t, b = lowrank_factors(spec, proj, segment)
     return base_leaf + (a_t.T @ b).reshape(spec.shape)
 
 
@@ -190,17 +213,28 @@ def to_params(layout: Layout, space: SpaceState, coords: jax.Array) -> PyTree:
 def absorb(
     layout: Layout, subspace: Subspace, space: SpaceState, coords: jax.Array, key: jax.Array | None = None
 ) -> tuple[SpaceState, jax.Array]:
-    """Fold `Proj(coords)` into the base weights and restart at z = 0; with `key`, draw a fresh basis."""
+    """Fold `Proj(coords)` into the space and restart at z = 0, keeping the parameters.
+
+    With `key`, every projection is redrawn (a fresh basis). Without, low-rank factors keep their moves
+    (``A0 <- A0 + dA``, ``B0 <- B0 + dB``, base unchanged) and other leaves fold the offset into the base.
+    """
     if subspace is None:
         return space, coords
-    base = to_params(layout, space, coords)
+    weights = jax.tree_util.tree_leaves(to_params(layout, space, coords))
+    base_leaves = jax.tree_util.tree_leaves(space.base)
     if key is not None:
         keys = jax.random.split(key, len(layout.leaves))
         proj = tuple(_projection(k, spec, subspace) for k, spec in zip(keys, layout.leaves))
+        base = [_compensate(spec, w, p) for spec, w, p in zip(layout.leaves, weights, proj)]
     else:
-        proj = tuple(
-            p + jax.lax.dynamic_slice_in_dim(coords, s.offset, s.rank * s.d_in).reshape(s.rank, s.d_in)
-            if s.kind == "lowrank" else p
-            for s, p in zip(layout.leaves, space.proj)
-        )
-    return SpaceState(base, proj), jnp.zeros_like(coords)
+        proj, base = [], []
+        for spec, w, b, p in zip(layout.leaves, weights, base_leaves, space.proj):
+            if spec.kind == "lowrank":
+                segment = jax.lax.dynamic_slice_in_dim(coords, spec.offset, spec.coords)
+                proj.append(jnp.concatenate(lowrank_factors(spec, p, segment), axis=1))
+                base.append(b)
+            else:
+                proj.append(p)
+                base.append(w)
+        proj = tuple(proj)
+    return SpaceState(jax.tree_util.tree_unflatten(layout.treedef, base), proj), jnp.zeros_like(coords)

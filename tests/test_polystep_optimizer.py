@@ -193,6 +193,47 @@ def test_lowrank_block_move_is_rank_one():
         assert np.linalg.matrix_rank(np.asarray(change), tol=1e-5) == 1
 
 
+@pytest.mark.parametrize("b_scale", [0.0, 0.5])
+def test_lowrank_b_scale_decides_whether_a_moves_are_live_at_start(b_scale):
+    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (12, 8))}
+    opt = PolyStep(subspace=LowRankSubspace(rank=1, b_scale=b_scale), particle_size=4)
+    state = opt.init(jax.random.PRNGKey(1), params)
+    layout = opt.layout(state)
+    np.testing.assert_allclose(np.asarray(opt.params(state)["w"]), np.asarray(params["w"]), atol=1e-5)
+    live = []
+    for block in range(layout.n_blocks):
+        start = int(layout.block_start[block])
+        moved = state.coords.at[start:start + 4].add(0.5)
+        live.append(bool(np.abs(np.asarray(to_params(layout, state.space, moved)["w"] - params["w"])).max() > 1e-4))
+    a_blocks = 12 // 4  # dA^T (1 x 12) comes first, then dB (1 x 8)
+    assert live[a_blocks:] == [True] * (layout.n_blocks - a_blocks)
+    assert live[:a_blocks] == [b_scale > 0] * a_blocks
+
+
+def test_weight_momentum_carries_the_last_change_across_fresh_bases():
+    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (6, 5)), "b": jnp.zeros((5,))}
+    opt = PolyStep(subspace=LowRankSubspace(rank=1, b_scale=0.5), particle_size=2, absorb_every=1,
+                   fresh_basis=True, weight_momentum=0.5)
+    state = opt.init(jax.random.PRNGKey(1), params)
+    w0 = opt.params(state)
+    z1 = jax.random.normal(jax.random.PRNGKey(2), state.coords.shape)
+    w1 = opt.params(state._replace(coords=z1))
+    state = opt._finish(state._replace(coords=z1))  # first absorb: no velocity yet
+    _assert_trees_close(opt.params(state), w1)
+    z2 = jax.random.normal(jax.random.PRNGKey(3), state.coords.shape)
+    w2 = opt.params(state._replace(coords=z2))
+    state = opt._finish(state._replace(coords=z2))  # w2 + 0.5 (w1 - w0)
+    expected = jax.tree_util.tree_map(lambda a, b, c: a + 0.5 * (b - c), w2, w1, w0)
+    _assert_trees_close(opt.params(state), expected)
+    with pytest.raises(ValueError, match="weight_momentum"):
+        PolyStep(weight_momentum=0.9)  # no subspace: nothing is absorbed
+
+
+def _assert_trees_close(a, b):
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
+
+
 def test_blocks_never_straddle_leaves():
     params = {"a": jnp.zeros((5,)), "b": jnp.zeros((3, 3)), "c": jnp.zeros(())}
     layout = make_layout(None, params, 4)

@@ -4,8 +4,9 @@ Per minibatch the hard forward runs once at the current parameters and caches ev
 and pre-activation. A candidate moves one block of coordinates of one parameter leaf; its effect on that
 leaf's site is computed as a small update of the cached pre-activation, and only the layers after the site
 are recomputed (`model.resume`):
-- low-rank leaf (W = base + A B): `inp @ A` is cached, a block move changes it by a rank-k term and B by a
-  few entries, so the new pre-activation costs O(rows * rank * d_out) instead of O(rows * d_in * d_out);
+- low-rank leaf (W = base + A B, both factors live): `inp @ A` is cached, a block move changes it by a
+  rank-k term and B by a few entries, so the new pre-activation costs O(rows * rank * d_out) instead of
+  O(rows * d_in * d_out);
 - int8 leaf: only the rows / columns of W touched by the block are re-quantized (O(rows * p * d));
 - direct / full leaf (biases, small matrices): a scatter of p columns;
 - dense leaf (per-layer Gaussian projection): the moved leaf's change `Q_block delta` and one matmul.
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep import Blocks
-from polystep.subspace import Layout, SpaceState, to_params
+from polystep.subspace import Layout, SpaceState, lowrank_factors, to_params
 from problems.nets.models import cross_entropy, quantize
 
 
@@ -115,9 +116,8 @@ class StructuredLoss:
             spec = self.layout.leaves[plan.leaf]
             seg = jax.lax.dynamic_slice_in_dim(coords, spec.offset, spec.coords)
             if plan.kind == "lowrank":
-                r, d_in, d_out = spec.rank, spec.d_in, spec.d_out
-                a = (space.proj[plan.leaf] + seg[: r * d_in].reshape(r, d_in)).T  # (d_in, r)
-                b = seg[r * d_in:].reshape(r, d_out)
+                a_t, b = lowrank_factors(spec, space.proj[plan.leaf], seg)  # (r, d_in), (r, d_out)
+                a = a_t.T
                 extra[plan.name] = {"A": a, "B": b, "u": cache[f"inp/{plan.site}"] @ a}
                 if plan.quantized:
                     extra[plan.name]["base"] = jax.tree_util.tree_leaves(space.base)[plan.leaf]

@@ -38,6 +38,7 @@ class TrainConfig:
     # PolyStep
     subspace: str = "lowrank"
     rank: int = 4
+    b_scale: float = 1.0  # low-rank: norm of the random B0 rows (0: B starts at zero, A-moves dead)
     particle_size: int = 8
     polytope: str = "orthoplex"
     epsilon: float = 0.01
@@ -47,6 +48,7 @@ class TrainConfig:
     absorb_every: int = 0
     fresh_basis: bool = False
     momentum: float = 0.0
+    weight_momentum: float = 0.0  # heavy ball on the weights across absorbs (survives fresh bases)
     adaptive_radius: bool = False
     structured: bool = True
     chunk_floats: int = 1 << 21
@@ -75,7 +77,7 @@ class TrainConfig:
 def make_subspace(config: TrainConfig):
     """The polystep subspace object named by `config.subspace`."""
     if config.subspace == "lowrank":
-        return polystep.LowRankSubspace(rank=config.rank)
+        return polystep.LowRankSubspace(rank=config.rank, b_scale=config.b_scale)
     if config.subspace == "dense":
         return polystep.DenseSubspace(rank=config.rank)
     return None
@@ -90,6 +92,7 @@ def make_polystep(config: TrainConfig, total_steps: int) -> polystep.PolyStep:
         particle_size=config.particle_size, polytope=config.polytope, epsilon=eps,
         step_radius=radius, probe_radius=radius, subspace=make_subspace(config),
         absorb_every=config.absorb_every, fresh_basis=config.fresh_basis, momentum=config.momentum,
+        weight_momentum=config.weight_momentum,
         adaptive_radius=config.adaptive_radius,
     )
 
