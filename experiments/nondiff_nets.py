@@ -42,20 +42,21 @@ class Config:
     data_dir: str = ""  # empty: env POLYSTEP_DATA, else ~/.cache/polystep
     max_train: int = 0  # 0: the whole training split
     epochs: int = 30
+    schedule_epochs: int = 0  # > epochs: run the first `epochs` of a `schedule_epochs`-long schedule (tuning)
     batch_size: int = 512
     subspace: str = "lowrank"
     rank: int = 1
     b_scale: float = -1.0  # low-rank B0 row norm (0: B starts at zero); < 0: the task's tuned value, TUNED_B_SCALE
     particle_size: int = 8
     polytope: str = "simplex"
-    epsilon: float = 0.001
-    epsilon_final: float = 0.0002
-    radius: float = 0.3
-    radius_final: float = 0.03
+    epsilon: float = 0.003
+    epsilon_final: float = 0.0006
+    radius: float = 0.2
+    radius_final: float = 0.02
     absorb_every: int = 1  # fold the low-rank offset into the weights every step ...
     fresh_basis: bool = True  # ... and draw a fresh random basis: a new rank-r direction per step
     momentum: float = 0.0
-    weight_momentum: float = 0.0  # heavy ball on the weights across absorbs (coordinate momentum resets there)
+    weight_momentum: float = 0.7  # heavy ball on the weights across absorbs (coordinate momentum resets there)
     adaptive_radius: bool = False
     structured: bool = True
     adam_lr: float = 1e-3
@@ -104,6 +105,7 @@ def run(config: Config, seed: int) -> dict:
     tc = TrainConfig(**{k: v for k, v in dataclasses.asdict(config).items() if k in fields})
     metrics = train(tc, data, seed)
     metrics["dataset"] = data.name
+    metrics["b_scale"] = config.b_scale  # the value used (the config may hold the 'task default' sentinel)
     metrics["n_train"] = int(len(data.x_train))
     return metrics
 
@@ -171,7 +173,7 @@ EXPERIMENT = Experiment(
     points=points,
     quick={"task": "int8,staircase", "optimizer": "polystep,adam_ste", "dataset": "digits", "epochs": 4,
            "batch_size": 64, "rank": 1, "polytope": "orthoplex", "epsilon": 0.01, "epsilon_final": 0.002,
-           "radius": 0.5, "radius_final": 0.05, "absorb_every": 0, "fresh_basis": False},
+           "radius": 0.5, "radius_final": 0.05, "absorb_every": 0, "fresh_basis": False, "weight_momentum": 0.0},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
 )

@@ -9,10 +9,10 @@ from polystep.openai_es import OpenAIES
 from polystep.polystep import PolyStep, PolyStepState
 from polystep.sinkhorn import sinkhorn_log, softmax_weights
 from polystep.spsa import SPSA
-from polystep.subspace import DenseSubspace, Layout, LeafSpec, LowRankSubspace, SpaceState, to_params
+from polystep.subspace import ColumnSubspace, DenseSubspace, Layout, LeafSpec, LowRankSubspace, SpaceState, to_params
 
 __all__ = [
-    "CMAES", "SPSA", "BlockEvaluator", "Blocks", "DenseSubspace", "Layout", "LeafSpec", "LowRankSubspace",
-    "OpenAIES", "Optimizer", "PolyStep", "PolyStepState", "SpaceState", "haar_rotation", "map_batches",
+    "CMAES", "SPSA", "BlockEvaluator", "Blocks", "ColumnSubspace", "DenseSubspace", "Layout", "LeafSpec",
+    "LowRankSubspace", "OpenAIES", "Optimizer", "PolyStep", "PolyStepState", "SpaceState", "haar_rotation", "map_batches",
     "map_chunked", "minimize", "objectives", "sinkhorn_log", "softmax_weights", "template", "to_params",
 ]

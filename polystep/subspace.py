@@ -7,6 +7,9 @@ which leaf a candidate moves. Leaf kinds:
 - ``direct``: ``base + z`` (biases and small leaves inside a subspace);
 - ``dense``: ``base + Q z`` with a Gaussian ``Q`` (size x k), orthonormal columns when tall,
   ``k = rank * (d_in + d_out)`` (d_in = product of all but the last axis, d_out = last axis);
+- ``column``: ``base + P Z`` with ``P`` (d_in x rank) orthonormal and coordinates ``Z^T`` (d_out x rank,
+  row-major): output unit j's incoming weights move inside span(P), and a block that lies inside one row of
+  ``Z^T`` (particle size dividing the rank) changes one output unit only;
 - ``lowrank``: ``base + A B`` with ``A = A0 + dA`` (d_in x r) and ``B = B0 + dB`` (r x d_out); coordinates hold
   ``dA`` transposed (r x d_in, row-major) then ``dB`` (r x d_out, row-major), so a block inside one row of either
   changes the weight matrix by a rank-one term. ``A0`` is random; ``B0`` is random too when ``b_scale > 0``
@@ -59,7 +62,21 @@ class LowRankSubspace:
         require(self.b_scale >= 0, "b_scale", f"must be >= 0, got {self.b_scale}")
 
 
-Subspace = DenseSubspace | LowRankSubspace | None
+@dataclass(frozen=True)
+class ColumnSubspace:
+    """Per-output-unit subspace ``W = base + P Z``: each unit's incoming weights move in a shared `rank`-dim span.
+
+    With a particle size dividing `rank`, every block moves a single output unit, which lets a structured
+    evaluator update one column of a layer's output instead of the whole layer (see problems/nets).
+    """
+
+    rank: int = 16
+
+    def __post_init__(self):
+        require(self.rank >= 1, "rank", f"must be >= 1, got {self.rank}")
+
+
+Subspace = DenseSubspace | LowRankSubspace | ColumnSubspace | None
 
 
 class LeafSpec(NamedTuple):
@@ -95,7 +112,7 @@ class SpaceState(NamedTuple):
     """The arrays of a coordinate space: base parameters and one projection array per leaf."""
 
     base: PyTree
-    proj: tuple  # per leaf: (size, k) for dense, [A0^T | B0] (r, d_in + d_out) for lowrank, empty (0,) otherwise
+    proj: tuple  # per leaf: dense (size, k); column P (d_in, rank); lowrank [A0^T | B0] (r, d_in + d_out); else (0,)
 
 
 def _leaf_kind(subspace: Subspace, shape: tuple[int, ...]) -> tuple[str, int, int, int, int]:
@@ -106,6 +123,10 @@ def _leaf_kind(subspace: Subspace, shape: tuple[int, ...]) -> tuple[str, int, in
         return "direct", size, 0, 0, 0
     d_out = shape[-1]
     d_in = size // d_out
+    if isinstance(subspace, ColumnSubspace):
+        if subspace.rank >= d_in:  # the span would hold every column: no compression
+            return "direct", size, 0, 0, 0
+        return "column", subspace.rank * d_out, subspace.rank, d_in, d_out
     k = subspace.rank * (d_in + d_out)
     if k >= size:  # a projection would not compress this leaf
         return "direct", size, 0, 0, 0
@@ -147,6 +168,8 @@ def _projection(key: jax.Array, spec: LeafSpec, subspace: Subspace) -> jax.Array
         else:
             gauss = gauss / jnp.sqrt(size)
         return gauss * subspace.scale
+    if spec.kind == "column":
+        return jnp.linalg.qr(jax.random.normal(key, (spec.d_in, spec.rank), jnp.float32))[0]
     if spec.kind == "lowrank":
         key_a, key_b = jax.random.split(key)
         a_t = jax.random.normal(key_a, (spec.rank, spec.d_in), jnp.float32) * (
@@ -196,6 +219,8 @@ def leaf_value(spec: LeafSpec, base_leaf: jax.Array, proj: jax.Array, segment: j
         return base_leaf + segment.reshape(spec.shape)
     if spec.kind == "dense":
         return base_leaf + (proj @ segment).reshape(spec.shape)
+    if spec.kind == "column":
+        return base_leaf + (proj @ segment.reshape(spec.d_out, spec.rank).T).reshape(spec.shape)
     a_t, b = lowrank_factors(spec, proj, segment)
     return base_leaf + (a_t.T @ b).reshape(spec.shape)
 
@@ -238,3 +263,19 @@ def absorb(
                 base.append(w)
         proj = tuple(proj)
     return SpaceState(jax.tree_util.tree_unflatten(layout.treedef, base), proj), jnp.zeros_like(coords)
+
+
+def with_projections(layout: Layout, space: SpaceState, coords: jax.Array, proj: tuple) -> tuple[SpaceState, jax.Array]:
+    """Install projections of your own choosing (e.g. drawn from data), keeping the parameters unchanged.
+
+    The current offset is folded into the base and the search restarts at z = 0. Low-rank leaves are not
+    supported (their base depends on the factors); every projection must keep its leaf's shape.
+    """
+    for spec, old, new in zip(layout.leaves, space.proj, proj):
+        require(spec.kind not in ("lowrank", "full"), "proj",
+                f"with_projections needs a subspace without low-rank leaves, got a {spec.kind} leaf")
+        require(tuple(old.shape) == tuple(new.shape), "proj",
+                f"a {spec.kind} leaf of shape {spec.shape} needs a projection of shape {tuple(old.shape)}, "
+                f"got {tuple(new.shape)}")
+    weights = to_params(layout, space, coords)
+    return SpaceState(weights, tuple(proj)), jnp.zeros_like(coords)

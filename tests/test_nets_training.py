@@ -48,6 +48,16 @@ def test_baselines_run_and_adam_learns(digits, optimizer):
         assert "smooth_test_accuracy" in m
 
 
+def test_schedule_epochs_runs_the_head_of_a_longer_schedule(digits):
+    full = TrainConfig(task="int8", optimizer="polystep", absorb_every=1, fresh_basis=True, weight_momentum=0.5,
+                       **TINY)
+    head = dataclasses.replace(full, epochs=1, schedule_epochs=2)
+    a, b = _quiet(full, digits, 0), _quiet(head, digits, 0)
+    steps = len(b["step_losses"])
+    assert steps == len(a["step_losses"]) // 2
+    np.testing.assert_allclose(b["step_losses"], a["step_losses"][:steps], rtol=1e-6)
+
+
 def test_bad_config_values_are_named():
     with pytest.raises(ValueError, match="optimizer: unknown 'sgd'"):
         TrainConfig(optimizer="sgd")
@@ -55,6 +65,8 @@ def test_bad_config_values_are_named():
         TrainConfig(subspace="sparse")
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="schedule_epochs"):
+        TrainConfig(schedule_epochs=-1)
     with pytest.raises(ValueError, match="task: unknown 'vgg'"):
         nondiff_nets.points(nondiff_nets.Config(task="vgg"))
 

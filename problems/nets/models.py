@@ -168,6 +168,19 @@ class ChainMLP:
         i = int(site[1:])
         return self._run(params, cache[f"inp/l{i}"], i, pre, "hard")
 
+    def resume_column(self, site: str, params: Params, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Hard logits when only output unit `j` of site `site` changes, to pre-activation `col` (rows,).
+
+        The next layer's pre-activation changes by a rank-one term (one input unit moved), so it is updated
+        in O(rows * d_next) instead of recomputed; the layers after it run as usual.
+        """
+        i, n = int(site[1:]), len(self.sizes) - 1
+        if i == n - 1:
+            return cache[f"pre/l{i}"].at[:, j].set(col)
+        change = self._act(col, "hard") - self._act(cache[f"pre/l{i}"][:, j], "hard")
+        pre_next = cache[f"pre/l{i + 1}"] + change[:, None] * self._weight(params, i + 1, "hard")[j][None, :]
+        return self._run(params, None, i + 1, pre_next, "hard")
+
     def decisions(self, params: Params, x: jax.Array) -> dict:
         """Quantized weights (in units of the scale) and hidden activations of the hard model."""
         rec = self.cache(params, x)
@@ -276,6 +289,20 @@ class SpikingMLP:
         if site == "l0":
             _, pre = self._layer1(params, self._lif_const(pre, "hard"), "hard")
         return self._counts(pre, batch, "hard") * self.logit_scale
+
+    def resume_column(self, site: str, params: Params, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Hard logits when only unit `j` of site `site` changes its current to `col`.
+
+        A hidden unit's new spike train (closed form) changes the output currents by a rank-one term; an output
+        unit's new current changes only its own spike count.
+        """
+        batch = cache["inp/l0"].shape[0]
+        if site == "l1":
+            count = self._lif_seq(col.reshape(self.steps, batch), "hard").sum(0)
+            return cache["logits"].at[:, j].set(count * self.logit_scale)
+        change = self._lif_const(col, "hard") - self._lif_const(cache["pre/l0"][:, j], "hard")  # (T, B)
+        pre1 = cache["pre/l1"] + change.reshape(-1)[:, None] * params["w1"][j][None, :]
+        return self._counts(pre1, batch, "hard") * self.logit_scale
 
     def decisions(self, params: Params, x: jax.Array) -> dict:
         """Hidden and output spike counts of the hard model."""

@@ -9,7 +9,10 @@ are recomputed (`model.resume`):
   O(rows * d_in * d_out);
 - int8 leaf: only the rows / columns of W touched by the block are re-quantized (O(rows * p * d));
 - direct / full leaf (biases, small matrices): a scatter of p columns;
-- dense leaf (per-layer Gaussian projection): the moved leaf's change `Q_block delta` and one matmul.
+- dense leaf (per-layer Gaussian projection): the moved leaf's change `Q_block delta` and one matmul;
+- column leaf (W = base + P Z, a block inside one output unit's coordinates): `inp @ P` is cached, the move
+  changes one column of the pre-activation (O(rows * p)), and `model.resume_column` carries that single
+  changed unit into the next layer as a rank-one update (int8: the unit's column is re-quantized).
 The spiking model's time-invariant input current is part of the cached pre-activation of its first site.
 """
 
@@ -70,6 +73,11 @@ def _plans(model, layout: Layout, names: list[str]) -> list[_LeafPlan]:
             if quantized and p > min(d_in, d_out):
                 raise ValueError(f"particle_size: {p} exceeds the smallest side of int8 leaf {name!r} "
                                  f"({d_in} x {d_out}); use particle_size <= {min(d_in, d_out)}")
+        elif spec.kind == "column":
+            if spec.rank % p:
+                raise ValueError(f"particle_size: {p} must divide the column rank {spec.rank} of leaf {name!r}, "
+                                 "so that every block moves one output unit")
+            tables.update(col=np.where(valid, off // spec.rank, 0), kk=np.where(valid, off % spec.rank, 0))
         elif spec.kind in ("full", "direct"):
             if len(spec.shape) == 1:
                 tables.update(i=np.zeros_like(off), j=np.where(valid, off, 0))
@@ -123,6 +131,9 @@ class StructuredLoss:
                     extra[plan.name]["base"] = jax.tree_util.tree_leaves(space.base)[plan.leaf]
             elif plan.kind == "dense":
                 extra[plan.name] = {"Q": space.proj[plan.leaf]}
+            elif plan.kind == "column":
+                proj = space.proj[plan.leaf]
+                extra[plan.name] = {"P": proj, "U": cache[f"inp/{plan.site}"] @ proj}
             if plan.quantized:
                 scale = self.model.int8_scale
                 extra.setdefault(plan.name, {})["Wq"] = quantize(params[plan.name], scale, "hard")
@@ -174,20 +185,43 @@ class StructuredLoss:
         dq_cols = dq_cols * (1.0 - hit_rows)[:, None]
         return inp[:, t["iA"]] @ dq_rows + (inp @ dq_cols) @ onehot_j
 
+    def _column_logits(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Logits when block `local` of a column leaf moves by `delta`: one output unit of the site changes."""
+        t = {k: jnp.asarray(v)[local] for k, v in plan.tables.items()}
+        params, cache, ex = prep["params"], prep["cache"], prep["extra"][plan.name]
+        j, dv = t["col"][0], delta * t["valid"]
+        pre = cache[f"pre/{plan.site}"]
+        if plan.quantized:
+            scale = self.model.int8_scale
+            moved = params[plan.name][:, j] + ex["P"][:, t["kk"]] @ dv
+            col = pre[:, j] + cache[f"inp/{plan.site}"] @ (quantize(moved, scale, "hard") - ex["Wq"][:, j])
+        else:
+            col = pre[:, j] + ex["U"][:, t["kk"]] @ dv
+        if hasattr(self.model, "resume_column"):
+            return self.model.resume_column(plan.site, params, cache, j, col)
+        return self.model.resume(plan.site, params, cache, pre.at[:, j].set(col))
+
     def _loss_one(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        if plan.kind == "column" and plan.role == "weight":
+            return cross_entropy(self._column_logits(plan, prep, local, delta), self.y)
         pre = prep["cache"][f"pre/{plan.site}"] + self._delta(plan, prep, local, delta)
         logits = self.model.resume(plan.site, prep["params"], prep["cache"], pre)
         return cross_entropy(logits, self.y)
 
-    def _chunk(self, prep: dict) -> int:
-        floats = sum(int(np.prod(v.shape)) for v in jax.tree_util.tree_leaves(prep["cache"]))
+    def _chunk(self, plan: _LeafPlan, prep: dict) -> int:
+        """Candidates per vectorized chunk: a column move carries about one layer's output per candidate, the
+        other kinds up to the whole cache."""
+        if plan.kind == "column":
+            floats = max(int(np.prod(v.shape)) for k, v in prep["cache"].items() if k.startswith("pre/"))
+        else:
+            floats = sum(int(np.prod(v.shape)) for v in jax.tree_util.tree_leaves(prep["cache"]))
         return max(1, self.chunk_floats // max(floats, 1))
 
     def leaf_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
         """Losses of candidates that all move blocks of `plan`'s leaf (local block indices), chunked."""
         fn = jax.vmap(lambda i, d: self._loss_one(plan, prep, i, d))
         n = local.shape[0]
-        chunk = min(self._chunk(prep), n)
+        chunk = min(self._chunk(plan, prep), n)
         n_chunks = -(-n // chunk)
         pad = n_chunks * chunk - n
         if n_chunks == 1:

@@ -19,12 +19,14 @@ import numpy as np
 import optax
 
 import polystep
+from problems.nets.basis import align_to_activity
 from problems.nets.data import Dataset, minibatches
 from problems.nets.models import accuracy, cross_entropy, make_model
 from problems.nets.structured import StructuredLoss
 
 OPTIMIZERS = ("polystep", "openai_es", "cmaes", "spsa", "adam_smooth", "adam_ste")
-SUBSPACES = ("lowrank", "dense", "none")
+SUBSPACES = ("lowrank", "column", "dense", "none")
+BASES = ("random", "activity")
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,13 @@ class TrainConfig:
     task: str = "int8"
     optimizer: str = "polystep"
     epochs: int = 30
+    schedule_epochs: int = 0  # > epochs: run only the first `epochs` of a longer schedule (tuning); 0: = epochs
     batch_size: int = 512
     # PolyStep
     subspace: str = "lowrank"
     rank: int = 4
-    b_scale: float = 1.0  # low-rank: norm of the random B0 rows (0: B starts at zero, A-moves dead)
+    b_scale: float = 0.5  # low-rank: norm of the random B0 rows (0: B starts at zero, A-moves dead)
+    basis: str = "random"  # column subspace: "activity" draws each step's span from the layer inputs (basis.py)
     particle_size: int = 8
     polytope: str = "orthoplex"
     epsilon: float = 0.01
@@ -69,6 +73,12 @@ class TrainConfig:
             raise ValueError(f"optimizer: unknown {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
         if self.subspace not in SUBSPACES:
             raise ValueError(f"subspace: unknown {self.subspace!r}; allowed: {', '.join(SUBSPACES)}")
+        if self.basis not in BASES:
+            raise ValueError(f"basis: unknown {self.basis!r}; allowed: {', '.join(BASES)}")
+        if self.basis == "activity" and (self.subspace != "column" or self.absorb_every != 1):
+            raise ValueError("basis: 'activity' needs subspace=column and absorb_every=1 (a new span every step)")
+        if self.schedule_epochs < 0:
+            raise ValueError(f"schedule_epochs: must be >= 0, got {self.schedule_epochs}")
         for name in ("epochs", "batch_size", "rank", "particle_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
@@ -80,6 +90,8 @@ def make_subspace(config: TrainConfig):
         return polystep.LowRankSubspace(rank=config.rank, b_scale=config.b_scale)
     if config.subspace == "dense":
         return polystep.DenseSubspace(rank=config.rank)
+    if config.subspace == "column":
+        return polystep.ColumnSubspace(rank=config.rank)
     return None
 
 
@@ -91,7 +103,8 @@ def make_polystep(config: TrainConfig, total_steps: int) -> polystep.PolyStep:
     return polystep.PolyStep(
         particle_size=config.particle_size, polytope=config.polytope, epsilon=eps,
         step_radius=radius, probe_radius=radius, subspace=make_subspace(config),
-        absorb_every=config.absorb_every, fresh_basis=config.fresh_basis, momentum=config.momentum,
+        absorb_every=config.absorb_every, momentum=config.momentum,
+        fresh_basis=config.fresh_basis and config.basis == "random",  # an activity basis is drawn per batch
         weight_momentum=config.weight_momentum,
         adaptive_radius=config.adaptive_radius,
     )
@@ -103,6 +116,10 @@ def _forward_only(config: TrainConfig, model, total_steps: int):
         opt = make_polystep(config, total_steps)
         def step(key, state, x, y):
             layout = opt.layout(state)
+            if config.basis == "activity":
+                basis_key, key = jax.random.split(key)
+                space, coords = align_to_activity(model, layout, state.space, state.coords, x, basis_key)
+                state = state._replace(space=space, coords=coords)
             if config.structured:
                 loss = StructuredLoss(model, layout, x, y, config.chunk_floats)
             else:
@@ -195,7 +212,7 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr) -> dict
     total_steps = steps_per_epoch * config.epochs
     x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
-    fns = _compiled(config, model, total_steps)
+    fns = _compiled(config, model, steps_per_epoch * max(config.schedule_epochs, config.epochs))
     if config.optimizer.startswith("adam"):
         mode = "smooth" if config.optimizer == "adam_smooth" else "ste"
         state = (params, fns.opt.init(params))
