@@ -5,7 +5,7 @@ For each task (784 inputs, batch 512) and subspace it times, in the same run, th
 (full parameter reconstruction + full forward per candidate, as the published implementation) on a sample
 of the same candidates, and prints both rates, their ratio, the time per optimizer step and peak memory.
 
-    python -m experiments.bench_nets [--tasks snn,int8] [--subspaces lowrank:4,dense:1] [--naive-sample 64]
+    python -m experiments.bench_nets [--tasks snn,int8] [--subspaces column:16,lowrank:1,dense:1] [--naive-sample 64]
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def _subspace(spec: str):
         return polystep.LowRankSubspace(rank=rank)
     if kind == "dense":
         return polystep.DenseSubspace(rank=rank)
-    raise ValueError(f"--subspaces: unknown {kind!r}; allowed: lowrank:R, dense:R")
+    if kind == "column":
+        return polystep.ColumnSubspace(rank=rank)
+    raise ValueError(f"--subspaces: unknown {kind!r}; allowed: lowrank:R, dense:R, column:R")
 
 
 def _timed(fn, *args, repeat: int = 2) -> float:
@@ -82,10 +84,10 @@ def bench(task: str, sub: str, batch: int, particle_size: int, polytope: str, na
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="snn,int8,argmax,staircase,moe,tree")
-    parser.add_argument("--subspaces", default="lowrank:4,dense:1")
+    parser.add_argument("--subspaces", default="column:16,lowrank:1,dense:1")
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--particle-size", type=int, default=8)
-    parser.add_argument("--polytope", default="orthoplex")
+    parser.add_argument("--polytope", default="simplex")
     parser.add_argument("--naive-sample", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--chunk-floats", type=int, default=1 << 21)

@@ -19,6 +19,7 @@ from problems.nets.training import OPTIMIZERS, TrainConfig, train
 
 PUBLISHED_DATA = {"argmax": "fashion_mnist", "moe": "mnist_fashion"}
 TUNED_B_SCALE = {"snn": 0.3}  # tuned on MNIST validation (docs/nets.md); every other task: 0.5
+TUNED_EPSILON = {"snn": 0.01}  # tuned on MNIST validation (docs/nets.md); every other task: 0.003
 COLUMNS = [("polystep", "PolyStep"), ("adam_smooth", "Adam (smooth)"), ("adam_ste", "Adam (STE)"),
            ("cmaes", "CMA-ES"), ("openai_es", "OpenAI-ES"), ("spsa", "SPSA")]
 MODELS = {
@@ -44,13 +45,14 @@ class Config:
     epochs: int = 30
     schedule_epochs: int = 0  # > epochs: run the first `epochs` of a `schedule_epochs`-long schedule (tuning)
     batch_size: int = 512
-    subspace: str = "lowrank"
-    rank: int = 1
+    subspace: str = "column"  # every block moves one unit's incoming weights (lowrank: rank-r W updates)
+    rank: int = 16  # column: the span per unit (a multiple of particle_size); lowrank / dense: the rank
+    basis: str = "activity"  # column: every step's span is drawn from the layer's inputs ("random": Gaussian)
     b_scale: float = -1.0  # low-rank B0 row norm (0: B starts at zero); < 0: the task's tuned value, TUNED_B_SCALE
     particle_size: int = 8
     polytope: str = "simplex"
-    epsilon: float = 0.003
-    epsilon_final: float = 0.0006
+    epsilon: float = 0.0  # 0: the task's tuned value, TUNED_EPSILON
+    epsilon_final: float = 0.0  # 0: epsilon / 5
     radius: float = 0.2
     radius_final: float = 0.02
     absorb_every: int = 1  # fold the low-rank offset into the weights every step ...
@@ -94,18 +96,31 @@ def resolve_dataset(config: Config, seed: int):
     return _data(name, config.data_dir, seed, config.max_train)
 
 
+def resolve_defaults(config: Config) -> Config:
+    """The config with the 'task's tuned value' sentinels (b_scale < 0, epsilon / epsilon_final = 0) filled in."""
+    if config.epsilon < 0 or config.epsilon_final < 0:
+        raise ValueError("epsilon / epsilon_final: must be > 0 (0 = the task's tuned value)")
+    if config.b_scale < 0:
+        config = dataclasses.replace(config, b_scale=TUNED_B_SCALE.get(config.task, 0.5))
+    if config.epsilon <= 0:
+        config = dataclasses.replace(config, epsilon=TUNED_EPSILON.get(config.task, 0.003))
+    if config.epsilon_final <= 0:
+        config = dataclasses.replace(config, epsilon_final=config.epsilon / 5)
+    return config
+
+
 def run(config: Config, seed: int) -> dict:
     """Train one (task, optimizer) point with `seed`; metrics plus per-epoch curves."""
     if "," in config.task or "," in config.optimizer:
         raise ValueError("task / optimizer: run() takes one point; use points() to expand comma lists")
     data = resolve_dataset(config, seed)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    if config.b_scale < 0:
-        config = dataclasses.replace(config, b_scale=TUNED_B_SCALE.get(config.task, 0.5))
+    config = resolve_defaults(config)
     tc = TrainConfig(**{k: v for k, v in dataclasses.asdict(config).items() if k in fields})
     metrics = train(tc, data, seed)
     metrics["dataset"] = data.name
-    metrics["b_scale"] = config.b_scale  # the value used (the config may hold the 'task default' sentinel)
+    for name in ("b_scale", "epsilon", "epsilon_final"):  # the values used (the config may hold sentinels)
+        metrics[name] = getattr(config, name)
     metrics["n_train"] = int(len(data.x_train))
     return metrics
 
@@ -173,7 +188,8 @@ EXPERIMENT = Experiment(
     points=points,
     quick={"task": "int8,staircase", "optimizer": "polystep,adam_ste", "dataset": "digits", "epochs": 4,
            "batch_size": 64, "rank": 1, "polytope": "orthoplex", "epsilon": 0.01, "epsilon_final": 0.002,
-           "radius": 0.5, "radius_final": 0.05, "absorb_every": 0, "fresh_basis": False, "weight_momentum": 0.0},
+           "radius": 0.5, "radius_final": 0.05, "absorb_every": 0, "fresh_basis": False, "weight_momentum": 0.0,
+           "subspace": "lowrank", "basis": "random"},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
 )

@@ -43,6 +43,8 @@ def _setup(task, subspace, particle_size=4, seed=0):
 
 _SLOW = pytest.mark.slow
 CASES = [(t, "lowrank") for t in ("snn", "int8")]  # default run: the two rank-one update paths (LIF, int8)
+CASES += [(t, "column") for t in ("snn", "int8", "staircase")]  # one-unit moves through resume_column
+CASES += [pytest.param(t, "column", marks=pytest.mark.slow) for t in ("argmax", "moe", "tree", "mlp")]
 CASES += [pytest.param(t, k, marks=_SLOW) for t, k in [("tree", "lowrank"), ("int8", "dense"), ("tree", "none"),
                                                         ("argmax", "lowrank"), ("moe", "lowrank"),
                                                         ("staircase", "lowrank"), ("mlp", "lowrank"),
@@ -51,7 +53,8 @@ CASES += [pytest.param(t, k, marks=_SLOW) for t, k in [("tree", "lowrank"), ("in
 
 @pytest.mark.parametrize("task,kind", CASES)
 def test_structured_equals_naive(x64, task, kind):
-    sub = {"lowrank": polystep.LowRankSubspace(2), "dense": polystep.DenseSubspace(1), "none": None}[kind]
+    sub = {"lowrank": polystep.LowRankSubspace(2), "dense": polystep.DenseSubspace(1), "none": None,
+           "column": polystep.ColumnSubspace(4)}[kind]
     model, layout, space, coords, blocks, x, y = _setup(task, sub)
     ev = StructuredLoss(model, layout, x, y, chunk_floats=1 << 12)  # several chunks per leaf
     fast = np.asarray(ev.block_losses(space, coords, blocks))
@@ -100,3 +103,37 @@ def test_int8_lowrank_rejects_blocks_wider_than_the_matrix():
     state = opt.init(jax.random.PRNGKey(1), params)
     with pytest.raises(ValueError, match="particle_size"):
         StructuredLoss(model, opt.layout(state), jnp.ones((2, 12)), jnp.zeros((2,), jnp.int32))
+
+
+def test_column_rank_must_be_a_multiple_of_the_particle_size():
+    model = make_model("int8", 12, 3, hidden=(6, 6))
+    params = model.init(jax.random.PRNGKey(0))
+    opt = polystep.PolyStep(particle_size=4, subspace=polystep.ColumnSubspace(3))
+    state = opt.init(jax.random.PRNGKey(1), params)
+    with pytest.raises(ValueError, match="particle_size: 4 must divide the column rank 3"):
+        StructuredLoss(model, opt.layout(state), jnp.ones((2, 12)), jnp.zeros((2,), jnp.int32))
+
+
+@pytest.mark.parametrize("task", ["int8", "snn"])
+def test_activity_basis_spans_the_layer_inputs_and_keeps_the_parameters(task):
+    from problems.nets.basis import align_to_activity
+
+    model = make_model(task, 12, 5, **SMALL[task])
+    params = model.init(jax.random.PRNGKey(0))
+    opt = polystep.PolyStep(particle_size=2, subspace=polystep.ColumnSubspace(4))
+    state = opt.init(jax.random.PRNGKey(1), params)
+    layout = opt.layout(state)
+    coords = 0.1 * jax.random.normal(jax.random.PRNGKey(2), state.coords.shape)
+    before = polystep.to_params(layout, state.space, coords)
+    # inputs confined to a 3-dim subspace of the 12 features: P must lie (almost) inside it
+    basis = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(3), (12, 3)))[0]
+    x = jax.random.uniform(jax.random.PRNGKey(4), (32, 3)) @ basis.T
+    space, zero = align_to_activity(model, layout, state.space, coords, x, jax.random.PRNGKey(5))
+    after = polystep.to_params(layout, space, zero)
+    for k in before:
+        np.testing.assert_allclose(np.asarray(after[k]), np.asarray(before[k]), atol=1e-5)
+    first = [i for i, s in enumerate(layout.leaves) if s.kind == "column" and s.d_in == 12][0]
+    p = np.asarray(space.proj[first])
+    np.testing.assert_allclose(p.T @ p, np.eye(4), atol=1e-4)
+    inside = np.linalg.norm(np.asarray(basis).T @ p[:, :3]) ** 2  # energy of 3 columns inside span(inputs)
+    assert inside > 3 * 0.99

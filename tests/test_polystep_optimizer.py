@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import polystep
-from polystep import Blocks, DenseSubspace, LowRankSubspace, PolyStep
+from polystep import Blocks, ColumnSubspace, DenseSubspace, LowRankSubspace, PolyStep
 from polystep.subspace import absorb, make_layout, to_params
 
 
@@ -153,7 +153,7 @@ def test_adaptive_radius_grows_on_plateaus():
     np.testing.assert_allclose(np.asarray(state.radius_scale), 2.0)
 
 
-@pytest.mark.parametrize("subspace", [DenseSubspace(rank=1), LowRankSubspace(rank=2)])
+@pytest.mark.parametrize("subspace", [DenseSubspace(rank=1), LowRankSubspace(rank=2), ColumnSubspace(rank=2)])
 def test_subspace_starts_at_base_and_absorb_preserves_params(subspace):
     params = {"w": jax.random.normal(jax.random.PRNGKey(0), (8, 6)), "b": jnp.arange(6.0)}
     opt = PolyStep(subspace=subspace)
@@ -161,7 +161,8 @@ def test_subspace_starts_at_base_and_absorb_preserves_params(subspace):
     np.testing.assert_allclose(np.asarray(opt.params(state)["w"]), np.asarray(params["w"]), atol=1e-6)
     layout = make_layout(subspace, params, opt.particle_size)
     kinds = sorted(spec.kind for spec in layout.leaves)  # leaves in pytree order: b, w
-    assert kinds == sorted(["direct", "dense" if isinstance(subspace, DenseSubspace) else "lowrank"])
+    kind = {DenseSubspace: "dense", LowRankSubspace: "lowrank", ColumnSubspace: "column"}[type(subspace)]
+    assert kinds == sorted(["direct", kind])
     coords = jax.random.normal(jax.random.PRNGKey(2), state.coords.shape)
     before = to_params(layout, state.space, coords)
     for key in (None, jax.random.PRNGKey(3)):
@@ -191,6 +192,47 @@ def test_lowrank_block_move_is_rank_one():
         moved = state.coords.at[start:start + 4].add(jnp.array([0.3, -0.2, 0.5, 0.1]))
         change = to_params(layout, state.space, moved)["w"] - base
         assert np.linalg.matrix_rank(np.asarray(change), tol=1e-5) == 1
+
+
+def test_column_block_moves_one_output_unit_inside_the_span():
+    params = {"w": jnp.zeros((12, 6))}
+    opt = PolyStep(subspace=ColumnSubspace(rank=4), particle_size=2)
+    state = opt.init(jax.random.PRNGKey(0), params)
+    layout = opt.layout(state)
+    proj = np.asarray(state.space.proj[0])
+    np.testing.assert_allclose(proj.T @ proj, np.eye(4), atol=1e-5)
+    assert layout.leaves[0].kind == "column" and layout.n_blocks == 6 * 4 // 2
+    for block in range(layout.n_blocks):
+        start = int(layout.block_start[block])
+        moved = state.coords.at[start:start + 2].add(jnp.array([0.3, -0.2]))
+        change = np.asarray(to_params(layout, state.space, moved)["w"])
+        assert np.flatnonzero(np.abs(change).max(axis=0) > 1e-7).tolist() == [start // 4]  # unit = block // 2
+        column = change[:, start // 4]
+        np.testing.assert_allclose(proj @ (proj.T @ column), column, atol=1e-6)  # inside span(P)
+    wide = make_layout(ColumnSubspace(rank=12), params, 2)
+    assert wide.leaves[0].kind == "direct"  # a span as large as the column compresses nothing
+
+
+def test_with_projections_keeps_the_parameters_and_checks_shapes():
+    from polystep.subspace import with_projections
+
+    params = {"w": jax.random.normal(jax.random.PRNGKey(0), (10, 5)), "b": jnp.zeros((5,))}
+    opt = PolyStep(subspace=ColumnSubspace(rank=3), particle_size=3)
+    state = opt.init(jax.random.PRNGKey(1), params)
+    layout = opt.layout(state)
+    coords = jax.random.normal(jax.random.PRNGKey(2), state.coords.shape)
+    before = to_params(layout, state.space, coords)
+    new = tuple(jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(3), p.shape))[0] if p.ndim == 2 else p
+                for p in state.space.proj)
+    space, zero = with_projections(layout, state.space, coords, new)
+    _assert_trees_close(to_params(layout, space, zero), before)
+    assert not np.allclose(np.asarray(space.proj[1]), np.asarray(state.space.proj[1]))
+    with pytest.raises(ValueError, match="proj: a column leaf of shape \\(10, 5\\)"):
+        with_projections(layout, state.space, coords, (new[0], jnp.zeros((10, 4))))
+    low = PolyStep(subspace=LowRankSubspace(rank=1), particle_size=3)
+    low_state = low.init(jax.random.PRNGKey(1), params)
+    with pytest.raises(ValueError, match="low-rank"):
+        with_projections(low.layout(low_state), low_state.space, low_state.coords, low_state.space.proj)
 
 
 @pytest.mark.parametrize("b_scale", [0.0, 0.5])
