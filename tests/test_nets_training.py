@@ -69,6 +69,17 @@ def test_activity_column_subspace_trains_and_is_deterministic(digits):
     assert max(a["curve"]["val_accuracy"]) > 0.55, a["curve"]["val_accuracy"]  # measured 0.67 (10 classes)
 
 
+def test_task_tuned_defaults_are_resolved_and_recorded():
+    snn = nondiff_nets.resolve_defaults(nondiff_nets.Config(task="snn", optimizer="polystep"))
+    assert (snn.epsilon, snn.epsilon_final, snn.b_scale) == pytest.approx((0.01, 0.002, 0.3))
+    int8 = nondiff_nets.resolve_defaults(nondiff_nets.Config(task="int8", optimizer="polystep"))
+    assert (int8.epsilon, int8.epsilon_final, int8.b_scale) == pytest.approx((0.003, 0.0006, 0.5))
+    mine = nondiff_nets.resolve_defaults(nondiff_nets.Config(task="snn", optimizer="polystep", epsilon=0.02))
+    assert (mine.epsilon, mine.epsilon_final) == pytest.approx((0.02, 0.004))
+    with pytest.raises(ValueError, match="epsilon"):
+        nondiff_nets.resolve_defaults(nondiff_nets.Config(task="snn", epsilon=-1.0))
+
+
 def test_bad_config_values_are_named():
     with pytest.raises(ValueError, match="optimizer: unknown 'sgd'"):
         TrainConfig(optimizer="sgd")

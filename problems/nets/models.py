@@ -384,6 +384,29 @@ class ArgmaxAttention:
             z = pre
         return (jax.nn.relu(z) * gate) @ params["w2"] + params["b2"]
 
+    def resume_column(self, site: str, params: Params, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Hard logits when only unit `j` of site `site` changes, to pre-activation `col` (rows,).
+
+        A hidden unit of h changes the key scores and the gated map's input by rank-one terms; one column of
+        the gated output changes the logits by a rank-one term.
+        """
+        out = lambda gate, z: (jax.nn.relu(z) * gate) @ params["w2"] + params["b2"]
+        if site == "l2":
+            return cache["logits"].at[:, j].set(col)
+        if site in ("l1", "gate"):
+            if site == "l1":
+                z_j = jax.nn.relu(col) * cache["pre/gate"][:, j]
+            else:
+                z_j = jax.nn.relu(cache["pre/l1"][:, j]) * col
+            return cache["logits"] + (z_j - cache["inp/l2"][:, j])[:, None] * params["w2"][j][None, :]
+        if site == "keys":
+            gate = select(cache["pre/keys"].at[:, j].set(col), "hard") @ params["gates"]
+            return out(gate, cache["pre/l1"])
+        change = jax.nn.relu(col) - jax.nn.relu(cache["pre/l0"][:, j])  # site l0: hidden unit j
+        keys = cache["pre/keys"] + change[:, None] * params["keys"][j][None, :]
+        z = cache["pre/l1"] + change[:, None] * params["w1"][j][None, :]
+        return out(select(keys, "hard") @ params["gates"], z)
+
     def _from_h(self, params: Params, h: jax.Array) -> jax.Array:
         gate = select(h @ params["keys"], "hard") @ params["gates"]
         return (jax.nn.relu(h @ params["w1"] + params["b1"]) * gate) @ params["w2"] + params["b2"]
