@@ -504,6 +504,29 @@ class HardMoE:
         chosen = cache["route"][:, e:e + 1] > 0
         return out(jnp.where(chosen, y, cache["inp/l2"]))
 
+    def resume_column(self, site: str, params: Params, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Hard logits when only unit `j` of site `site` changes, to pre-activation `col` (rows,).
+
+        Inside an expert one unit changes the expert's next pre-activation (or its output) by a rank-one
+        term, on the rows routed to it; a hidden unit of h still re-runs every expert (`resume`).
+        """
+        out = lambda y: y @ params["w2"] + params["b2"]
+        if site == "l2":
+            return cache["logits"].at[:, j].set(col)
+        if site == "gate":
+            return out(jnp.einsum("be,beh->bh", select(cache["pre/gate"].at[:, j].set(col), "hard"), cache["ys"]))
+        if site == "l0":
+            return self.resume(site, params, cache, cache["pre/l0"].at[:, j].set(col))
+        e, part = int(site[1:-1]), site[-1]
+        chosen = cache["route"][:, e] > 0
+        if part == "a":
+            change = jax.nn.relu(col) - jax.nn.relu(cache[f"pre/e{e}a"][:, j])
+            pre_b = cache[f"pre/e{e}b"] + change[:, None] * params[f"e{e}_wb"][j][None, :]
+            return out(jnp.where(chosen[:, None], jax.nn.relu(pre_b), cache["inp/l2"]))
+        old = cache["inp/l2"][:, j]
+        new = jnp.where(chosen, jax.nn.relu(col), old)
+        return cache["logits"] + (new - old)[:, None] * params["w2"][j][None, :]
+
     def _forward_from_h(self, params: Params, h: jax.Array) -> jax.Array:
         route = select(h @ params["wg"] + params["bg"], "hard")
         ys = self._experts(params, h, {})
