@@ -55,8 +55,8 @@ class Config:
     epsilon_final: float = 0.0  # 0: epsilon / 5
     radius: float = 0.2
     radius_final: float = 0.02
-    absorb_every: int = 1  # fold the low-rank offset into the weights every step ...
-    fresh_basis: bool = True  # ... and draw a fresh random basis: a new rank-r direction per step
+    absorb_every: int = 1  # fold the subspace offset into the weights every step ...
+    fresh_basis: bool = True  # ... and (basis=random) draw a fresh Gaussian basis; basis=activity draws its own
     momentum: float = 0.0
     weight_momentum: float = 0.7  # heavy ball on the weights across absorbs (coordinate momentum resets there)
     adaptive_radius: bool = False

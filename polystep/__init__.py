@@ -14,6 +14,5 @@ from polystep.subspace import ColumnSubspace, DenseSubspace, Layout, LeafSpec, L
 __all__ = [
     "CMAES", "SPSA", "BlockEvaluator", "Blocks", "ColumnSubspace", "DenseSubspace", "Layout", "LeafSpec",
     "LowRankSubspace", "OpenAIES", "Optimizer", "PolyStep", "PolyStepState", "SpaceState", "haar_rotation",
-    "map_batches",
-    "map_chunked", "minimize", "objectives", "sinkhorn_log", "softmax_weights", "template", "to_params",
+    "map_batches", "map_chunked", "minimize", "objectives", "sinkhorn_log", "softmax_weights", "template", "to_params",
 ]

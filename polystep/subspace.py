@@ -271,9 +271,11 @@ def with_projections(layout: Layout, space: SpaceState, coords: jax.Array, proj:
     The current offset is folded into the base and the search restarts at z = 0. Low-rank leaves are not
     supported (their base depends on the factors); every projection must keep its leaf's shape.
     """
+    require(len(proj) == len(layout.leaves), "proj", f"expected {len(layout.leaves)} projections (one per leaf), "
+            f"got {len(proj)}")
     for spec, old, new in zip(layout.leaves, space.proj, proj):
         require(spec.kind not in ("lowrank", "full"), "proj",
-                f"with_projections needs a subspace without low-rank leaves, got a {spec.kind} leaf")
+                f"with_projections works on direct / dense / column leaves, not low-rank or full ones; got {spec.kind}")
         require(tuple(old.shape) == tuple(new.shape), "proj",
                 f"a {spec.kind} leaf of shape {spec.shape} needs a projection of shape {tuple(old.shape)}, "
                 f"got {tuple(new.shape)}")

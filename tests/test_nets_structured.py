@@ -96,21 +96,16 @@ def test_polystep_step_with_structured_loss_matches_plain_loss():
     assert float(jnp.abs(a.coords).sum()) > 0
 
 
-def test_int8_lowrank_rejects_blocks_wider_than_the_matrix():
+@pytest.mark.parametrize("subspace,particle_size,message", [
+    (polystep.LowRankSubspace(1), 8, "particle_size"),  # int8 low-rank: blocks wider than the matrix
+    (polystep.ColumnSubspace(3), 4, "particle_size: 4 must divide the column rank 3"),
+])
+def test_structured_loss_rejects_blocks_it_cannot_score(subspace, particle_size, message):
     model = make_model("int8", 12, 3, hidden=(6, 6))
     params = model.init(jax.random.PRNGKey(0))
-    opt = polystep.PolyStep(particle_size=8, subspace=polystep.LowRankSubspace(1))
+    opt = polystep.PolyStep(particle_size=particle_size, subspace=subspace)
     state = opt.init(jax.random.PRNGKey(1), params)
-    with pytest.raises(ValueError, match="particle_size"):
-        StructuredLoss(model, opt.layout(state), jnp.ones((2, 12)), jnp.zeros((2,), jnp.int32))
-
-
-def test_column_rank_must_be_a_multiple_of_the_particle_size():
-    model = make_model("int8", 12, 3, hidden=(6, 6))
-    params = model.init(jax.random.PRNGKey(0))
-    opt = polystep.PolyStep(particle_size=4, subspace=polystep.ColumnSubspace(3))
-    state = opt.init(jax.random.PRNGKey(1), params)
-    with pytest.raises(ValueError, match="particle_size: 4 must divide the column rank 3"):
+    with pytest.raises(ValueError, match=message):
         StructuredLoss(model, opt.layout(state), jnp.ones((2, 12)), jnp.zeros((2,), jnp.int32))
 
 

@@ -124,6 +124,8 @@ def test_subspace_validation():
         DenseSubspace(rank=0)
     with pytest.raises(ValueError, match="rank"):
         LowRankSubspace(rank=0)
+    with pytest.raises(ValueError, match="rank"):
+        ColumnSubspace(rank=0)
 
 
 def test_schedules_and_options_run():
@@ -227,6 +229,8 @@ def test_with_projections_keeps_the_parameters_and_checks_shapes():
     space, zero = with_projections(layout, state.space, coords, new)
     _assert_trees_close(to_params(layout, space, zero), before)
     assert not np.allclose(np.asarray(space.proj[1]), np.asarray(state.space.proj[1]))
+    with pytest.raises(ValueError, match="proj: expected 2 projections"):
+        with_projections(layout, state.space, coords, new[:1])
     with pytest.raises(ValueError, match="proj: a column leaf of shape \\(10, 5\\)"):
         with_projections(layout, state.space, coords, (new[0], jnp.zeros((10, 4))))
     low = PolyStep(subspace=LowRankSubspace(rank=1), particle_size=3)

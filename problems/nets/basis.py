@@ -13,13 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from polystep.subspace import Layout, SpaceState, to_params, with_projections
+from problems.nets.structured import leaf_names
 
 
 def activity_projections(model, layout: Layout, space: SpaceState, coords: jax.Array, x: jax.Array,
                          key: jax.Array) -> tuple:
     """One projection per leaf: activity-aligned P (d_in, rank) for column leaves, the current one otherwise."""
-    dummy = jax.tree_util.tree_unflatten(layout.treedef, list(range(len(layout.leaves))))
-    name_of = {index: name for name, index in dummy.items()}
+    names = leaf_names(layout)
     site_of = {site.weight: site.name for site in model.sites}
     cache = model.cache(to_params(layout, space, coords), x)
     keys = jax.random.split(key, len(layout.leaves))
@@ -28,7 +28,7 @@ def activity_projections(model, layout: Layout, space: SpaceState, coords: jax.A
         if spec.kind != "column":
             proj.append(old)
             continue
-        inp = cache[f"inp/{site_of[name_of[index]]}"].reshape(-1, spec.d_in)
+        inp = cache[f"inp/{site_of[names[index]]}"].reshape(-1, spec.d_in)
         mix = jax.random.normal(keys[index], (inp.shape[0], spec.rank), inp.dtype)
         # a little isotropic noise keeps P full rank when the inputs span fewer than `rank` directions
         noise = 1e-3 * jnp.linalg.norm(inp) / jnp.sqrt(inp.shape[1]) * jax.random.normal(

@@ -44,6 +44,15 @@ class _LeafPlan:
     tables: dict  # numpy arrays (n_blocks, p): kA, iA, validA, kB, jB, validB / i, j, valid / offset, valid
 
 
+def leaf_names(layout: Layout) -> list[str]:
+    """The params-dict key of every leaf of `layout`, in leaf order."""
+    dummy = jax.tree_util.tree_unflatten(layout.treedef, list(range(len(layout.leaves))))
+    names = [""] * len(layout.leaves)
+    for key, index in dummy.items():
+        names[index] = key
+    return names
+
+
 def _plans(model, layout: Layout, names: list[str]) -> list[_LeafPlan]:
     role_of = {}
     for site in model.sites:
@@ -103,12 +112,8 @@ class StructuredLoss:
     def __init__(self, model, layout: Layout, x: jax.Array, y: jax.Array, chunk_floats: int = 1 << 21):
         self.model, self.layout, self.x, self.y = model, layout, x, y
         self.chunk_floats = int(chunk_floats)
-        dummy = jax.tree_util.tree_unflatten(layout.treedef, list(range(len(layout.leaves))))
-        names = [None] * len(layout.leaves)
-        for key, idx in dummy.items():
-            names[idx] = key
-        self.names = names
-        self.plans = _plans(model, layout, names)
+        self.names = leaf_names(layout)
+        self.plans = _plans(model, layout, self.names)
 
     def __call__(self, params) -> jax.Array:
         """Hard cross-entropy of `params` on the minibatch."""
