@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 # Modules of this package that are infrastructure, not experiments.
-_INFRASTRUCTURE = {"__main__", "cli", "registry", "records", "runner", "report", "overrides", "progress"}
+_INFRASTRUCTURE = {"__main__", "cli", "registry", "records", "runner", "report", "overrides", "progress",
+                   "backends"}
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class Experiment:
 
     `points(config)` expands a base config into the configs of a sweep (default: just the config);
     `quick` holds the field overrides of `--quick` (sizes that run in CI on 2 CPU cores).
+    With `checkpoints=True`, `run` is called as `run(config, seed, checkpoint_dir=...)`: a directory (next to the
+    records) where the run saves its state to resume after a kill; the runner deletes it once the record is written.
     """
 
     name: str
@@ -32,6 +35,7 @@ class Experiment:
     quick: dict = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     quick_seeds: tuple[int, ...] = (0,)
+    checkpoints: bool = False
 
     def make_config(self, quick: bool = False, overrides: dict | None = None) -> Any:
         """Default config, with quick overrides and then user overrides applied."""

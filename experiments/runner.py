@@ -7,8 +7,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.records import RecordStore, config_dict
+from experiments.records import RecordStore, config_dict, record_key
 from experiments.registry import Experiment
+from polystep.checkpoint import clear_checkpoint
 
 DEFAULT_OUT = Path("results")
 
@@ -37,10 +38,16 @@ def run_experiment(
         if store.has(cdict, seed):
             print(f"[{experiment.name} {index}/{total}] {label} seed={seed}: done already, skipped", file=log)
             continue
+        checkpoint_dir = checkpoint_path(out, experiment.name, cdict, seed) if experiment.checkpoints else None
         t0 = time.perf_counter()
-        metrics = experiment.run(cfg, seed)
+        if checkpoint_dir is None:
+            metrics = experiment.run(cfg, seed)
+        else:
+            metrics = experiment.run(cfg, seed, checkpoint_dir=checkpoint_dir)
         wall = time.perf_counter() - t0
         store.add(cdict, seed, metrics, wall)
+        if checkpoint_dir is not None:
+            clear_checkpoint(checkpoint_dir)
         elapsed = time.perf_counter() - started
         print(
             f"[{experiment.name} {index}/{total}] {label} seed={seed}: {_summary(metrics)} "
@@ -49,6 +56,11 @@ def run_experiment(
             flush=True,
         )
     return store.records
+
+
+def checkpoint_path(out: Path, experiment: str, config: dict, seed: int) -> Path:
+    """Where the run of one (config, seed) point keeps its checkpoint: beside the experiment's records."""
+    return Path(out) / experiment / "checkpoints" / record_key(config, seed)
 
 
 def _label(base, cfg) -> str:

@@ -127,3 +127,81 @@ def test_two_stores_on_one_file_lose_no_record(tmp_path):
     first.add({"size": 3}, 0, {"value": 3.0}, 0.1)
     on_disk = load_records(tmp_path / "toy" / "records.jsonl")
     assert sorted(r["config"]["size"] for r in on_disk) == [1, 2, 3]
+
+
+_CHECKPOINTING_SCRIPT = '''
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+from experiments.registry import Experiment
+from experiments.runner import run_experiment
+from polystep.checkpoint import load_checkpoint, save_checkpoint
+
+
+@dataclass(frozen=True)
+class WalkConfig:
+    steps: int = 6
+
+
+def walk(config, seed, checkpoint_dir=None):
+    """A random walk that checkpoints its whole state (position, key, step, curve) after every step."""
+    state = {"x": jnp.zeros(3, jnp.float32), "key": jax.random.key(seed), "step": jnp.int32(0)}
+    curve = []
+    loaded = load_checkpoint(checkpoint_dir, state)
+    if loaded is not None:
+        state, meta = loaded
+        curve = meta["curve"]
+        print(f"resumed at step {int(state['step'])}", file=sys.stderr, flush=True)
+    while int(state["step"]) < config.steps:
+        key, sub = jax.random.split(state["key"])
+        x = state["x"] + jax.random.normal(sub, (3,))
+        state = {"x": x, "key": key, "step": state["step"] + 1}
+        curve.append(float(jnp.sum(x ** 2)))
+        save_checkpoint(checkpoint_dir, state, {"curve": curve})
+        print(f"checkpoint {int(state['step'])}", flush=True)
+        time.sleep(float(sys.argv[2]))  # gives the test time to kill the run; not part of the config
+    return {"x": [float(v) for v in state["x"]], "curve": curve}
+
+
+WALK = Experiment(name="walk", description="", config_cls=WalkConfig, run=walk, checkpoints=True)
+run_experiment(WALK, out=Path(sys.argv[1]), seeds=[3])
+'''
+
+
+def test_a_checkpointing_run_killed_after_its_first_checkpoint_resumes_to_the_same_record(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "walk.py"
+    script.write_text(_CHECKPOINTING_SCRIPT)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    killed_out, clean_out = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed_out), "0.3"], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("checkpoint 1"):
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert load_records(killed_out / "walk" / "records.jsonl") == []
+    assert any((killed_out / "walk" / "checkpoints").iterdir())
+    resumed = subprocess.run([sys.executable, str(script), str(killed_out), "0"], capture_output=True, text=True,
+                             env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed at step" in resumed.stderr
+    clean = subprocess.run([sys.executable, str(script), str(clean_out), "0"], capture_output=True, text=True,
+                           env=env, timeout=300)
+    assert clean.returncode == 0, clean.stderr
+    assert "resumed" not in clean.stderr
+    (record,) = load_records(killed_out / "walk" / "records.jsonl")
+    (reference,) = load_records(clean_out / "walk" / "records.jsonl")
+    assert record["metrics"] == reference["metrics"] and len(record["metrics"]["curve"]) == 6
+    assert not any((killed_out / "walk" / "checkpoints").iterdir())  # cleared once the record was written
