@@ -1,8 +1,14 @@
-"""Quickstart: PolyStep, OpenAI-ES and CMA-ES on 2-D and 10-D Ackley and Rastrigin from a distant start."""
+"""Quickstart: PolyStep, OpenAI-ES and CMA-ES on 2-D and 10-D Ackley and Rastrigin from a distant start.
+
+Each seed draws its own start: a uniformly random direction at a fixed distance from the global minimum
+(`start_point`), so the seeds of every optimizer, PolyStep with one-coordinate blocks included (whose steps
+use no randomness), run different trajectories.
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,10 +20,13 @@ import optax
 import polystep
 from experiments.registry import Experiment
 from polystep import objectives
+from polystep.validate import check_choice, check_int, check_real, fail
 
-# A distant start inside each function's usual domain (all coordinates equal).
+# Distance of the start from the global minimum, per sqrt(dimension): the distance of the diagonal point
+# (20, ..., 20) on Ackley and (4, ..., 4) on Rastrigin.
 STARTS = {"ackley": 20.0, "rastrigin": 4.0}
 OPTIMIZERS = ("polystep", "openai_es", "cmaes")
+MAX_DIM = 1000
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,44 @@ class QuickstartConfig:
     dims: tuple[int, ...] = (2, 10)
     optimizers: tuple[str, ...] = OPTIMIZERS
     basin_tolerance: float = 0.5
+    start_distance: float | None = None  # None: STARTS[objective] * sqrt(dim)
+
+    def __post_init__(self) -> None:
+        check_choice(self.objective, "objective", tuple(STARTS))
+        check_int(self.dim, "dim", lo=1, hi=MAX_DIM)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_int(self.evaluations, "evaluations", lo=1)
+        for name, allowed in (("objectives", tuple(STARTS)), ("optimizers", OPTIMIZERS), ("dims", None)):
+            values = getattr(self, name)
+            if not isinstance(values, (tuple, list)) or not values:
+                fail(name, f"must list at least one value, got {values!r}")
+            for value in values:
+                if allowed is None:
+                    check_int(value, name, lo=1, hi=MAX_DIM)
+                else:
+                    check_choice(value, name, allowed)
+        check_real(self.basin_tolerance, "basin_tolerance", lo=0, lo_open=True)
+        if self.start_distance is not None:
+            check_real(self.start_distance, "start_distance", lo=0)
+
+    @property
+    def distance(self) -> float:
+        """The distance of every seed's start from the global minimum."""
+        if self.start_distance is not None:
+            return float(self.start_distance)
+        return STARTS[self.objective] * math.sqrt(self.dim)
+
+
+def start_point(config: QuickstartConfig, seed: int) -> np.ndarray:
+    """The seed's start: the global minimum plus `config.distance` along a uniformly random direction."""
+    x_star, _ = objectives.global_minimum(config.objective, config.dim)
+    direction = np.asarray(jax.random.normal(_start_key(seed), (config.dim,), jnp.float32), np.float64)
+    return x_star + config.distance * direction / np.linalg.norm(direction)
+
+
+def _start_key(seed: int) -> jax.Array:
+    """The key of the start's direction (a stream of its own, apart from the optimizer's)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 1)
 
 
 def make_optimizer(name: str, dim: int, steps: int):
@@ -58,10 +105,9 @@ def evaluations_per_step(opt, params) -> int:
 
 
 def run(config: QuickstartConfig, seed: int) -> dict:
-    if config.objective not in STARTS:
-        raise ValueError(f"objective: unknown {config.objective!r}; allowed: {', '.join(STARTS)}")
+    """One optimizer on one objective from the seed's random start, for `config.evaluations` evaluations."""
     loss_fn = objectives.get(config.objective)
-    x0 = jnp.full((config.dim,), STARTS[config.objective], jnp.float32)
+    x0 = jnp.asarray(start_point(config, seed), jnp.float32)
     per_step = evaluations_per_step(make_optimizer(config.optimizer, config.dim, 1), x0)
     steps = max(1, config.evaluations // per_step)
     opt = make_optimizer(config.optimizer, config.dim, steps)
@@ -75,6 +121,8 @@ def run(config: QuickstartConfig, seed: int) -> dict:
         "final_loss": float(losses[-1]),
         "best_loss": float(best[-1]),
         "global_basin": bool(np.max(np.abs(final - x_star)) < config.basin_tolerance),
+        "start_loss": float(loss_fn(x0)),
+        "start_distance": float(np.linalg.norm(np.asarray(x0, np.float64) - x_star)),
         "evaluations": int(steps * per_step),
         "steps": int(steps),
         "curve_evaluations": ((keep + 1) * per_step).tolist(),
@@ -95,11 +143,13 @@ def points(config: QuickstartConfig) -> list[QuickstartConfig]:
 
 
 def table(records: list[dict]) -> str:
+    """Final loss (mean +- std over seeds) and global-basin hits per objective, dimension and optimizer."""
     from experiments.report import format_mean_std
 
     rows = [
-        "| objective | dim | optimizer | seeds | evaluations | final loss | global basin |",
-        "|---|---|---|---|---|---|---|",
+        "| objective | dim | optimizer | seeds | start distance | evaluations | start loss | final loss "
+        "| global basin |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     groups: dict[tuple, list[dict]] = {}
     for r in records:
@@ -107,30 +157,48 @@ def table(records: list[dict]) -> str:
         groups.setdefault((c["objective"], c["dim"], c["optimizer"]), []).append(r)
     for (obj, dim, name), recs in sorted(groups.items()):
         hits = sum(r["metrics"]["global_basin"] for r in recs)
+        distance = recs[0]["metrics"].get("start_distance")
+        starts = [r["metrics"]["start_loss"] for r in recs if "start_loss" in r["metrics"]]
+        start = format_mean_std(starts) if starts else "-"
         rows.append(
-            f"| {obj} | {dim} | {name} | {len(recs)} | {recs[0]['metrics']['evaluations']} | "
+            f"| {obj} | {dim} | {name} | {len(recs)} | {'-' if distance is None else f'{distance:.3g}'} | "
+            f"{recs[0]['metrics']['evaluations']} | {start} | "
             f"{format_mean_std([r['metrics']['final_loss'] for r in recs])} | {hits}/{len(recs)} |"
         )
+    rows += ["", "Each seed starts at its own random point at the stated distance from the global minimum (the "
+             "direction is drawn from the seed), and the optimizer's own randomness comes from the same seed. "
+             "PolyStep here uses one-coordinate blocks, whose steps involve no randomness: its seeds differ "
+             "through their starts only. Global basin: every coordinate within basin_tolerance of the minimizer."]
     return "\n".join(rows)
 
 
+# Best losses at or below this value are drawn on the linear part of a symlog axis (so 0 is drawn at 0).
+LINEAR_BELOW = 1e-6
+
+
 def plot(records: list[dict], out_dir: Path) -> list[Path]:
+    """Best loss against evaluations per case, and the 2-D trajectories over the objective's contours."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     paths = []
     cases = sorted({(r["config"]["objective"], r["config"]["dim"]) for r in records})
-    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.4), squeeze=False)
+    names = [n for n in OPTIMIZERS if any(r["config"]["optimizer"] == n for r in records)]
+    handles = [Line2D([], [], color=f"C{OPTIMIZERS.index(n)}", label=n) for n in names]
+    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.6), squeeze=False, layout="constrained")
     for ax, (obj, dim) in zip(axes[0], cases):
         for r in records:
             c = r["config"]
             if (c["objective"], c["dim"]) != (obj, dim):
                 continue
-            ax.plot(r["metrics"]["curve_evaluations"], np.maximum(r["metrics"]["curve_best_loss"], 1e-8),
-                    label=f"{c['optimizer']} s{r['seed']}", color=f"C{OPTIMIZERS.index(c['optimizer'])}", alpha=0.8)
-        ax.set(yscale="log", xlabel="evaluations", ylabel="best loss", title=f"{obj} {dim}-D")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper right", fontsize=7)
-    fig.tight_layout()
+            ax.plot(r["metrics"]["curve_evaluations"], r["metrics"]["curve_best_loss"],
+                    color=f"C{OPTIMIZERS.index(c['optimizer'])}", alpha=0.7, lw=1.2)
+        ax.set_yscale("symlog", linthresh=LINEAR_BELOW, linscale=0.5)
+        ax.set_ylim(bottom=0)
+        ax.set(xlabel="evaluations", ylabel="best loss so far", title=f"{obj} {dim}-D")
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8,
+               title=f"one line per seed; y axis linear below {LINEAR_BELOW:g} (a loss of 0 is drawn at 0)",
+               title_fontsize=7)
     paths.append(out_dir / "best_loss_vs_evaluations.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
@@ -138,24 +206,25 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     two_d = [r for r in records if r["config"]["dim"] == 2 and "trajectory" in r["metrics"]]
     objs = sorted({r["config"]["objective"] for r in two_d})
     if objs:
-        fig, axes = plt.subplots(1, len(objs), figsize=(4.6 * len(objs), 4.2), squeeze=False)
+        fig, axes = plt.subplots(1, len(objs), figsize=(4.4 * len(objs), 4.6), squeeze=False, layout="constrained")
         for ax, obj in zip(axes[0], objs):
-            lim = 1.3 * STARTS[obj]
+            runs = [r for r in two_d if r["config"]["objective"] == obj]
+            reach = max(np.abs(np.asarray(r["metrics"]["trajectory"])).max() for r in runs)
+            lim = 1.1 * max(reach, STARTS[obj])
             grid = np.linspace(-lim, lim, 200)
             xx, yy = np.meshgrid(grid, grid)
             zz = np.asarray(objectives.get(obj)(jnp.stack([xx, yy], -1)))
             ax.contourf(xx, yy, zz, levels=30, cmap="Greys")
-            for r in two_d:
-                if r["config"]["objective"] != obj:
-                    continue
+            for r in runs:
                 t = np.asarray(r["metrics"]["trajectory"])
                 color = f"C{OPTIMIZERS.index(r['config']['optimizer'])}"
-                ax.plot(t[:, 0], t[:, 1], "-", color=color, lw=1.2, label=r["config"]["optimizer"])
-                ax.plot(t[-1, 0], t[-1, 1], "o", color=color)
-            ax.plot(*STARTS[obj] * np.ones(2), "k^", ms=8)
-            ax.set(title=f"{obj} 2-D: particle trajectories", xlim=(-lim, lim), ylim=(-lim, lim))
-            ax.legend(fontsize=7)
-        fig.tight_layout()
+                ax.plot(t[:, 0], t[:, 1], "-", color=color, lw=1.2)
+                ax.plot(t[0, 0], t[0, 1], "^", color="k", ms=6)
+                ax.plot(t[-1, 0], t[-1, 1], "o", color=color, ms=5)
+            ax.set(title=f"{obj} 2-D", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+        markers = [Line2D([], [], ls="", marker="^", color="k", label="start (one per seed)"),
+                   Line2D([], [], ls="", marker="o", color="grey", label="end")]
+        fig.legend(handles=handles + markers, loc="outside lower center", ncol=3, fontsize=8)
         paths.append(out_dir / "trajectories_2d.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
@@ -164,7 +233,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
 
 EXPERIMENT = Experiment(
     name="quickstart",
-    description="PolyStep vs OpenAI-ES vs CMA-ES on 2-D/10-D Ackley and Rastrigin from a distant start",
+    description="PolyStep vs OpenAI-ES vs CMA-ES on 2-D/10-D Ackley and Rastrigin from distant random starts",
     config_cls=QuickstartConfig,
     run=run,
     plot=plot,

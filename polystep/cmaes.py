@@ -18,8 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep import fitness as fit
-from polystep.base import LossFn, auto_chunk, map_chunked, require
+from polystep.base import LossFn, auto_chunk, map_chunked
 from polystep.flat import check_float_pytree, ravel, ravel_batch, strong, unravel_batch, unraveler
+from polystep.validate import check_bool, check_optional_int, check_real
 
 PyTree = Any
 Array = jax.Array
@@ -101,17 +102,12 @@ class CMAES:
     eigen_interval: int | None = None
 
     def __post_init__(self) -> None:
-        require(self.population_size is None
-                or (isinstance(self.population_size, int) and self.population_size >= 2),
-                "population_size", f"must be None or an integer >= 2, got {self.population_size!r}")
-        require(self.sigma > 0, "sigma", f"must be > 0, got {self.sigma}")
-        require(self.diagonal in (None, True, False), "diagonal", f"must be None, True or False, "
-                f"got {self.diagonal!r}")
-        require(self.chunk_size is None or (isinstance(self.chunk_size, int) and self.chunk_size >= 1),
-                "chunk_size", f"must be None or an integer >= 1, got {self.chunk_size!r}")
-        require(self.eigen_interval is None
-                or (isinstance(self.eigen_interval, int) and self.eigen_interval >= 1),
-                "eigen_interval", f"must be None or an integer >= 1, got {self.eigen_interval!r}")
+        check_optional_int(self.population_size, "population_size", lo=2)
+        check_real(self.sigma, "sigma", lo=0, lo_open=True)
+        if self.diagonal is not None:
+            check_bool(self.diagonal, "diagonal")
+        check_optional_int(self.chunk_size, "chunk_size", lo=1)
+        check_optional_int(self.eigen_interval, "eigen_interval", lo=1)
 
     # -- static configuration derived from the dimension -------------------------------------------------
     def lam(self, d: int) -> int:
@@ -166,7 +162,7 @@ class CMAES:
 
     def tell(self, state: CMAESState, population: PyTree, fitness: Array) -> CMAESState:
         """Update from the losses (lower is better) of a population returned by `ask`."""
-        candidates = ravel_batch(population)
+        candidates = ravel_batch(population).astype(state.mean.dtype)
         return self._update(state, candidates, (candidates - state.mean) / state.sigma, jnp.asarray(fitness))
 
     def step(self, key: Array, state: CMAESState, loss_fn: LossFn) -> CMAESState:
@@ -189,7 +185,8 @@ class CMAES:
         k = self._coefficients(d)
         dtype = state.mean.dtype
         diag = state.basis.size == 0
-        order = jnp.argsort(fit.sanitize(losses), stable=True)
+        losses = fit.as_losses(losses, dtype)
+        order = jnp.argsort(fit.ranking_key(losses), stable=True)
         y_sorted = y[order]
         weights = jnp.asarray(k.weights, dtype)
         y_w = weights[: k.mu] @ y_sorted[: k.mu]

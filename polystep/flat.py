@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 PyTree = Any
@@ -14,14 +15,17 @@ Array = jax.Array
 
 
 def check_float_pytree(params: PyTree, field: str = "params") -> None:
-    """Raise ValueError naming `field` unless `params` is a non-empty pytree of floating-point arrays."""
+    """Raise ValueError naming `field` unless `params` is a pytree of floating-point arrays with >= 1 entry."""
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:
         raise ValueError(f"{field}: the parameter pytree has no array leaves")
     for leaf in leaves:
         dtype = jnp.result_type(leaf)
         if not jnp.issubdtype(dtype, jnp.floating):
-            raise ValueError(f"{field}: every leaf must be a floating-point array, found dtype {dtype}")
+            raise ValueError(f"{field}: every leaf must be a floating-point array, found dtype {dtype} "
+                             "(cast integer parameters to a float dtype and round inside the loss)")
+    if sum(int(np.size(leaf)) for leaf in leaves) == 0:
+        raise ValueError(f"{field}: the parameter pytree has no entries (every leaf is empty)")
 
 
 def strong(params: PyTree) -> PyTree:
@@ -35,17 +39,35 @@ def flatten(params: PyTree) -> tuple[Array, Callable[[Array], PyTree]]:
 
 
 def unraveler(template: PyTree) -> Callable[[Array], PyTree]:
-    """The unravel function of pytrees shaped like `template` (under jit the ravel itself is dead code)."""
-    return ravel_pytree(template)[1]
+    """The unravel function of pytrees shaped like `template`: any float flat vector in, `template`'s dtypes out.
+
+    The optimizers search in float32 or wider; each leaf comes back in its own dtype (float16 stays float16).
+    Under jit the ravel of the template itself is dead code.
+    """
+    flat, unravel = ravel_pytree(template)
+    dtypes = [jnp.result_type(x) for x in jax.tree_util.tree_leaves(template)]
+    treedef = jax.tree_util.tree_structure(template)
+
+    def rebuild(vector: Array) -> PyTree:
+        leaves = jax.tree_util.tree_leaves(unravel(jnp.asarray(vector).astype(flat.dtype)))
+        return jax.tree_util.tree_unflatten(treedef, [x.astype(d) for x, d in zip(leaves, dtypes)])
+
+    return rebuild
+
+
+def search_dtype(dtype) -> jnp.dtype:
+    """The dtype of a search vector: at least float32 (float16 / bfloat16 leaves are searched in float32)."""
+    return jnp.promote_types(dtype, jnp.float32)
 
 
 def ravel(params: PyTree) -> Array:
-    """The flat vector of one pytree."""
-    return ravel_pytree(params)[0]
+    """The flat search vector of one pytree, in `search_dtype` of its leaves."""
+    flat = ravel_pytree(params)[0]
+    return flat.astype(search_dtype(flat.dtype))
 
 
 def ravel_batch(population: PyTree) -> Array:
-    """Flatten a population pytree whose leaves share a leading axis N into an (N, d) matrix."""
+    """Flatten a population pytree whose leaves share a leading axis N into an (N, d) search matrix."""
     return jax.vmap(ravel)(population)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import jax
@@ -11,12 +12,29 @@ import numpy as np
 POLYTOPES = ("orthoplex", "simplex", "cube")
 
 
+MAX_PARTICLE_SIZE = 1024  # a block's rotation is (p, p) and its template (V, p): larger blocks are impractical
+
+
 def template(name: str, dim: int) -> np.ndarray:
-    """Vertices (V, dim) of a centred unit-radius polytope: orthoplex (2d), simplex (d+1) or cube (2^d)."""
+    """Vertices (V, dim) of a centred unit-radius polytope: orthoplex (2d), simplex (d+1) or cube (2^d).
+
+    The array is cached and read-only (copy it to modify it).
+    """
     if name not in POLYTOPES:
         raise ValueError(f"polytope: unknown {name!r}; allowed: {', '.join(POLYTOPES)}")
-    if dim < 1:
-        raise ValueError(f"particle_size: must be >= 1, got {dim}")
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= MAX_PARTICLE_SIZE:
+        raise ValueError(f"particle_size: must be an integer in [1, {MAX_PARTICLE_SIZE}], got {dim!r}")
+    return _template(name, int(dim))
+
+
+@functools.lru_cache(maxsize=64)
+def _template(name: str, dim: int) -> np.ndarray:
+    verts = _vertices(name, dim)
+    verts.setflags(write=False)
+    return verts
+
+
+def _vertices(name: str, dim: int) -> np.ndarray:
     if name == "orthoplex":
         eye = np.eye(dim)
         return np.concatenate([eye, -eye]).astype(np.float32)

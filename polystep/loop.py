@@ -8,6 +8,7 @@ from typing import Any
 import jax
 
 from polystep.base import Array, PyTree
+from polystep.validate import check_bool, check_int, fail
 
 
 def minimize(
@@ -23,8 +24,10 @@ def minimize(
     Returns `(state, losses)`: the final state and the loss of the current estimate after each step (steps,);
     with `record_params=True`, `(state, losses, params_history)` where each leaf gains a leading steps axis.
     """
-    if steps < 1:
-        raise ValueError(f"steps: must be >= 1, got {steps}")
+    if not callable(loss_fn):
+        fail("loss_fn", f"must be a callable params -> scalar loss, got {loss_fn!r}")
+    steps = check_int(steps, "steps", lo=1)
+    check_bool(record_params, "record_params")
     init_key, run_key = jax.random.split(key)
     state = optimizer.init(init_key, params)
 

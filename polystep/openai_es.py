@@ -15,15 +15,16 @@ import jax.numpy as jnp
 import optax
 
 from polystep import fitness as fit
-from polystep.base import LossFn, auto_chunk, map_chunked, require
+from polystep.base import LossFn, auto_chunk, map_chunked
 from polystep.flat import check_float_pytree, ravel, ravel_batch, strong, unravel_batch, unraveler
+from polystep.validate import check_bool, check_int, check_optional_int, check_real, fail
 
 PyTree = Any
 Array = jax.Array
 
 
 class OpenAIESState(NamedTuple):
-    """OpenAI-ES state: flat mean, optax state, current sigma, best-so-far, step count, last mean loss."""
+    """OpenAI-ES state: flat mean, optax state, sigma, best-so-far, step count, mean finite loss of the last step."""
 
     mean: Array
     opt_state: Any
@@ -54,20 +55,19 @@ class OpenAIES:
     sigma_min: float = 0.0
 
     def __post_init__(self) -> None:
-        require(isinstance(self.population_size, int) and self.population_size >= 2,
-                "population_size", f"must be an integer >= 2, got {self.population_size!r}")
-        if self.antithetic:
-            require(self.population_size % 2 == 0, "population_size",
-                    f"must be even with antithetic sampling, got {self.population_size}")
-        require(self.sigma > 0, "sigma", f"must be > 0, got {self.sigma}")
-        require(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
-        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
-        require(0 < self.sigma_decay <= 1, "sigma_decay", f"must be in (0, 1], got {self.sigma_decay}")
-        require(0 <= self.sigma_min, "sigma_min", f"must be >= 0, got {self.sigma_min}")
-        require(self.chunk_size is None or (isinstance(self.chunk_size, int) and self.chunk_size >= 1),
-                "chunk_size", f"must be None or an integer >= 1, got {self.chunk_size!r}")
-        require(self.optimizer is None or isinstance(self.optimizer, optax.GradientTransformation),
-                "optimizer", "must be an optax.GradientTransformation or None")
+        check_int(self.population_size, "population_size", lo=2)
+        check_bool(self.antithetic, "antithetic")
+        check_bool(self.rank_shaping, "rank_shaping")
+        if self.antithetic and self.population_size % 2:
+            fail("population_size", f"must be even with antithetic sampling, got {self.population_size}")
+        check_real(self.sigma, "sigma", lo=0, lo_open=True)
+        check_real(self.learning_rate, "learning_rate", lo=0, lo_open=True)
+        check_real(self.weight_decay, "weight_decay", lo=0)
+        check_real(self.sigma_decay, "sigma_decay", lo=0, hi=1, lo_open=True)
+        check_real(self.sigma_min, "sigma_min", lo=0)
+        check_optional_int(self.chunk_size, "chunk_size", lo=1)
+        if self.optimizer is not None and not isinstance(self.optimizer, optax.GradientTransformation):
+            fail("optimizer", f"must be an optax.GradientTransformation or None, got {self.optimizer!r}")
 
     @property
     def transform(self) -> optax.GradientTransformation:
@@ -100,11 +100,17 @@ class OpenAIES:
         return jnp.concatenate([eps, -eps]) if self.antithetic else eps
 
     def _update(self, state: OpenAIESState, candidates: Array, eps: Array, losses: Array) -> OpenAIESState:
-        clean = fit.sanitize(losses)
-        shaped = fit.centered_ranks(clean) if self.rank_shaping else fit.standardized(clean)
-        grad = shaped @ eps / (self.population_size * state.sigma) + self.weight_decay * state.mean
+        dtype = state.mean.dtype
+        losses = fit.as_losses(losses, dtype)
+        if self.rank_shaping:
+            shaped = fit.centered_ranks(fit.ranking_key(losses))
+        else:
+            shaped = fit.standardized(fit.sanitize(losses))
+        grad = shaped.astype(dtype) @ eps / (self.population_size * state.sigma) + self.weight_decay * state.mean
         updates, opt_state = self.transform.update(grad, state.opt_state, state.mean)
-        mean = optax.apply_updates(state.mean, updates)
+        mean = optax.apply_updates(state.mean, updates).astype(dtype)
+        # A step whose estimate or update overflows (e.g. a tiny sigma, a plain-SGD optimizer) is skipped.
+        mean, opt_state = fit.keep_if_finite((mean, opt_state), (state.mean, state.opt_state))
         best_loss, best_flat = fit.update_best(state.best_loss, ravel(state.best_params), candidates, losses)
         sigma = jnp.maximum(state.sigma * self.sigma_decay, self.sigma_min)
         return OpenAIESState(
@@ -114,7 +120,7 @@ class OpenAIES:
             best_loss=best_loss,
             best_params=unraveler(state.best_params)(best_flat),
             step=state.step + 1,
-            mean_loss=jnp.mean(clean),
+            mean_loss=fit.finite_mean(losses),
         )
 
     def ask(self, key: Array, state: OpenAIESState) -> tuple[PyTree, OpenAIESState]:
@@ -124,7 +130,7 @@ class OpenAIES:
 
     def tell(self, state: OpenAIESState, population: PyTree, fitness: Array) -> OpenAIESState:
         """Update from the losses (lower is better) of a population returned by `ask`."""
-        candidates = ravel_batch(population)
+        candidates = ravel_batch(population).astype(state.mean.dtype)
         eps = (candidates - state.mean) / state.sigma
         return self._update(state, candidates, eps, jnp.asarray(fitness))
 

@@ -16,11 +16,36 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep import geometry, schedules
-from polystep.base import Array, Blocks, PyTree, auto_chunk, map_batches, map_chunked, require
+from polystep.base import (
+    Array,
+    Blocks,
+    PyTree,
+    auto_chunk,
+    map_batches,
+    map_chunked,
+)
 from polystep.sinkhorn import sinkhorn_log, softmax_weights
-from polystep.subspace import Layout, SpaceState, Subspace, absorb, init_space, make_layout, to_params
+from polystep.subspace import (
+    ColumnSubspace,
+    DenseSubspace,
+    Layout,
+    LowRankSubspace,
+    SpaceState,
+    Subspace,
+    absorb,
+    init_space,
+    make_layout,
+    to_params,
+)
+from polystep.validate import check_bool, check_choice, check_int, check_optional_int, check_real, fail
 
 WEIGHTS = ("softmax", "sinkhorn")
+SUBSPACES = (DenseSubspace, LowRankSubspace, ColumnSubspace)
+# Finite losses are clipped to +-COST_BOUND before weighting, so the penalty of a failed candidate
+# (worst + 10 * spread + 1) and the shifted costs stay finite in float32 whatever the losses are.
+COST_BOUND = 1e30
+F32_MAX = float(np.finfo(np.float32).max)
+MAX_RADIUS = 1e30  # radii are capped here, so radius x adaptive scale x momentum stays finite
 
 
 class PolyStepState(NamedTuple):
@@ -47,11 +72,13 @@ class PolyStep:
     """Forward-only optimizer over rotated polytope vertices with OT (softmax / Sinkhorn) weights.
 
     Radii given as floats are multiplied by epsilon(t); radii given as schedules (step -> value) are not.
+    The default epsilon decays as 0.1 / (1 + t / 100) (`schedules.InverseTimeDecay`), and the default radii
+    with it; pass `epsilon=0.1` for the former constant temperature.
     """
 
     particle_size: int = 2
     polytope: str = "orthoplex"
-    epsilon: schedules.Schedule = 0.1
+    epsilon: schedules.Schedule = schedules.InverseTimeDecay(0.1, 100.0)
     step_radius: schedules.Schedule = 1.0
     probe_radius: schedules.Schedule = 1.0
     probe_scale: float = 0.5
@@ -72,29 +99,30 @@ class PolyStep:
     chunk_size: int | None = None
 
     def __post_init__(self):
-        require(self.particle_size >= 1, "particle_size", f"must be >= 1, got {self.particle_size}")
-        require(self.polytope in geometry.POLYTOPES, "polytope",
-                f"unknown {self.polytope!r}; allowed: {', '.join(geometry.POLYTOPES)}")
-        require(self.weights in WEIGHTS, "weights", f"unknown {self.weights!r}; allowed: {', '.join(WEIGHTS)}")
-        for name in ("epsilon", "step_radius", "probe_radius"):
-            value = getattr(self, name)
-            if not callable(value):
-                require(float(value) > 0 if name == "epsilon" else float(value) >= 0, name,
-                        f"must be {'> 0' if name == 'epsilon' else '>= 0'}, got {value}")
-        require(self.probe_scale > 0, "probe_scale", f"must be > 0, got {self.probe_scale}")
-        require(self.sinkhorn_iterations >= 1, "sinkhorn_iterations", "must be >= 1")
-        require(0 <= self.momentum < 1, "momentum", f"must be in [0, 1), got {self.momentum}")
-        require(self.amortize_every >= 1, "amortize_every", f"must be >= 1, got {self.amortize_every}")
-        require(0 <= self.amortize_decay < 1, "amortize_decay", f"must be in [0, 1), got {self.amortize_decay}")
-        require(self.radius_grow >= 1, "radius_grow", f"must be >= 1, got {self.radius_grow}")
-        require(self.radius_max_scale >= 1, "radius_max_scale", f"must be >= 1, got {self.radius_max_scale}")
-        require(self.flat_tolerance >= 0, "flat_tolerance", f"must be >= 0, got {self.flat_tolerance}")
-        require(self.absorb_every >= 0, "absorb_every", f"must be >= 0, got {self.absorb_every}")
-        require(0 <= self.weight_momentum < 1, "weight_momentum", f"must be in [0, 1), got {self.weight_momentum}")
-        require(self.weight_momentum == 0 or (self.subspace is not None and self.absorb_every >= 1),
-                "weight_momentum", "needs a subspace and absorb_every >= 1 (it acts at absorb time)")
-        require(self.chunk_size is None or self.chunk_size >= 1, "chunk_size",
-                f"must be None or >= 1, got {self.chunk_size}")
+        check_int(self.particle_size, "particle_size", lo=1, hi=geometry.MAX_PARTICLE_SIZE)
+        check_choice(self.polytope, "polytope", geometry.POLYTOPES)
+        check_choice(self.weights, "weights", WEIGHTS)
+        schedules.check(self.epsilon, "epsilon", positive=True)
+        schedules.check(self.step_radius, "step_radius", positive=False)
+        schedules.check(self.probe_radius, "probe_radius", positive=False)
+        check_real(self.probe_scale, "probe_scale", lo=0, lo_open=True)
+        check_int(self.sinkhorn_iterations, "sinkhorn_iterations", lo=1)
+        check_real(self.momentum, "momentum", lo=0, hi=1, hi_open=True)
+        check_int(self.amortize_every, "amortize_every", lo=1)
+        check_real(self.amortize_decay, "amortize_decay", lo=0, hi=1, hi_open=True)
+        for name in ("bias_first_axis", "adaptive_radius", "fresh_basis"):
+            check_bool(getattr(self, name), name)
+        check_real(self.radius_grow, "radius_grow", lo=1)
+        check_real(self.radius_max_scale, "radius_max_scale", lo=1)
+        check_real(self.flat_tolerance, "flat_tolerance", lo=0)
+        if self.subspace is not None and not isinstance(self.subspace, SUBSPACES):
+            fail("subspace", f"must be None or one of {', '.join(c.__name__ for c in SUBSPACES)}, "
+                 f"got {self.subspace!r}")
+        check_int(self.absorb_every, "absorb_every", lo=0)
+        check_real(self.weight_momentum, "weight_momentum", lo=0, hi=1, hi_open=True)
+        if self.weight_momentum != 0 and (self.subspace is None or self.absorb_every < 1):
+            fail("weight_momentum", "needs a subspace and absorb_every >= 1 (it acts at absorb time)")
+        check_optional_int(self.chunk_size, "chunk_size", lo=1)
         geometry.template(self.polytope, self.particle_size)  # validates the polytope size
 
     # ----------------------------------------------------------------------------------------- structure
@@ -113,7 +141,12 @@ class PolyStep:
 
     # ------------------------------------------------------------------------------------------ API
     def init(self, key: Array, params: PyTree) -> PolyStepState:
-        """A fresh state at `params`; the subspace projections are drawn from `key`."""
+        """A fresh state at `params`; the subspace projections are drawn from `key`.
+
+        Leaves must be floating point (float16 / bfloat16 / float32 / float64); the search runs in float32 and
+        `params(state)`, `best_params` and the candidates the loss sees come back in each leaf's own dtype.
+        """
+        _check_float_leaves(params)
         space_key, basis_key = jax.random.split(key)
         space, coords = init_space(space_key, self.subspace, params, self.particle_size)
         layout = self.layout(params)
@@ -128,7 +161,7 @@ class PolyStep:
             dual_f=jnp.zeros((layout.n_blocks,), jnp.float32),
             dual_g=jnp.zeros((n_vertices,), jnp.float32),
             best_loss=jnp.asarray(jnp.inf, jnp.float32),
-            best_params=to_params(layout, space, coords),
+            best_params=_cast_like(to_params(layout, space, coords), params),
             last_loss=jnp.asarray(jnp.inf, jnp.float32),
             pending=jnp.zeros((layout.n_blocks, n_vertices, self.particle_size), jnp.float32),
             basis_key=basis_key,
@@ -136,8 +169,8 @@ class PolyStep:
         )
 
     def params(self, state: PolyStepState) -> PyTree:
-        """The current parameter estimate."""
-        return to_params(self.layout(state), state.space, state.coords)
+        """The current parameter estimate (each leaf in the dtype of the `params` given to `init`)."""
+        return _cast_like(to_params(self.layout(state), state.space, state.coords), state.best_params)
 
     def step(self, key: Array, state: PolyStepState, loss_fn) -> PolyStepState:
         """One PolyStep step. `loss_fn(params) -> scalar`, or a BlockEvaluator scoring compact candidates.
@@ -161,7 +194,8 @@ class PolyStep:
         blocks, state = self.ask_blocks(key, state)
         layout = self.layout(state)
         starts = jnp.asarray(layout.block_start)
-        population = jax.vmap(lambda i, d: to_params(layout, state.space, _move(state.coords, starts[i], d)))(
+        population = jax.vmap(lambda i, d: _cast_like(
+            to_params(layout, state.space, _move(state.coords, starts[i], d)), state.best_params))(
             blocks.index, blocks.delta
         )
         return population, state
@@ -176,12 +210,20 @@ class PolyStep:
 
     # ------------------------------------------------------------------------------------ internals
     def _schedule(self, state: PolyStepState):
-        eps = schedules.evaluate(self.epsilon, state.step)
-        return (
-            eps,
-            schedules.radius(self.step_radius, eps, state.step),
-            schedules.radius(self.probe_radius, eps, state.step) * self.probe_scale,
-        )
+        """(epsilon, step radius, probe radius) at this step.
+
+        A schedule value that is NaN, infinite or out of range (epsilon <= 0, a radius < 0) cannot raise inside a
+        traced step: both radii are set to 0 instead, so the step does not move (epsilon is then 1, unused).
+        Radii above MAX_RADIUS are capped.
+        """
+        eps, eps_ok = schedules.guard(schedules.evaluate(self.epsilon, state.step), positive=True)
+        eps = jnp.where(eps_ok, eps, 1.0)
+        r_step, step_ok = schedules.guard(schedules.radius(self.step_radius, eps, state.step), positive=False)
+        r_probe, probe_ok = schedules.guard(
+            schedules.radius(self.probe_radius, eps, state.step) * self.probe_scale, positive=False)
+        moves = eps_ok & step_ok & probe_ok
+        r_step, r_probe = (jnp.where(moves, jnp.minimum(r, MAX_RADIUS), 0.0) for r in (r_step, r_probe))
+        return eps, r_step, r_probe
 
     def _directions(self, key: Array, state: PolyStepState) -> Array:
         """Unit probe directions R_i T_v for every block, shape (n_blocks, V, p)."""
@@ -219,7 +261,7 @@ class PolyStep:
 
         def one(block):
             moved = _move(state.coords, starts[block[0]], block[1])
-            return loss_fn(to_params(layout, state.space, moved))
+            return loss_fn(_cast_like(to_params(layout, state.space, moved), state.best_params))
 
         return map_chunked(one, (blocks.index, blocks.delta), chunk)
 
@@ -239,12 +281,15 @@ class PolyStep:
     def _update(self, state: PolyStepState, directions: Array, costs: Array) -> PolyStepState:
         n_blocks, n_vertices, p = directions.shape
         eps, r_step, _ = self._schedule(state)
-        raw = costs.astype(jnp.float32).reshape(n_blocks, n_vertices)
-        finite = jnp.isfinite(raw)
-        lo = jnp.min(jnp.where(finite, raw, jnp.inf))
-        hi = jnp.max(jnp.where(finite, raw, -jnp.inf))
+        costs = jnp.asarray(costs).reshape(n_blocks, n_vertices)
+        finite = jnp.isfinite(costs)
+        # The losses as float32 (clipped to its range: the best-so-far record), and bounded for the weights.
+        raw = jnp.clip(jnp.where(finite, costs, 0), -F32_MAX, F32_MAX).astype(jnp.float32)
+        bounded = jnp.clip(raw, -COST_BOUND, COST_BOUND)
+        lo = jnp.min(jnp.where(finite, bounded, jnp.inf))
+        hi = jnp.max(jnp.where(finite, bounded, -jnp.inf))
         penalty = jnp.where(jnp.any(finite), hi + 10.0 * (hi - lo) + 1.0, 0.0)
-        cost = jnp.where(finite, raw, penalty)
+        cost = jnp.where(finite, bounded, penalty)
         shifted = cost - cost.min(axis=1, keepdims=True)
 
         dual_f, dual_g = state.dual_f, state.dual_g
@@ -252,8 +297,13 @@ class PolyStep:
             weights = softmax_weights(shifted, eps)
         else:
             result = sinkhorn_log(shifted, eps, f0=dual_f, g0=dual_g, iterations=self.sinkhorn_iterations)
-            weights = result.plan / jnp.maximum(result.plan.sum(1, keepdims=True), 1e-30)
-            dual_f, dual_g = result.f, result.g
+            plan = result.plan / jnp.maximum(result.plan.sum(1, keepdims=True), 1e-30)
+            # Log-domain Sinkhorn can still underflow for a tiny epsilon against huge cost spreads: that step
+            # falls back to the softmax weights and the warm-start duals restart from zero.
+            ok = jnp.all(jnp.isfinite(plan)) & jnp.all(jnp.isfinite(result.f)) & jnp.all(jnp.isfinite(result.g))
+            weights = jnp.where(ok, plan, softmax_weights(shifted, eps))
+            dual_f = jnp.where(ok, result.f, 0.0)
+            dual_g = jnp.where(ok, result.g, 0.0)
         # Barycentric projection of the step points X_i + r_step * scale_i * R_i T_v.
         step_scale = r_step * state.radius_scale
         moves = jnp.einsum("bv,bvi->bi", weights, directions) * step_scale[:, None]
@@ -269,7 +319,7 @@ class PolyStep:
             displacement = self.amortize_decay * state.displacement + (1 - self.amortize_decay) * displacement
 
         # Best-so-far: the lowest-loss candidate of this step, reconstructed once.
-        flat_index = jnp.argmin(jnp.where(finite, raw, jnp.inf).reshape(-1))
+        flat_index = jnp.argmin(jnp.where(finite, raw, jnp.inf).reshape(-1))  # ties: the first
         step_best = jnp.where(jnp.any(finite), raw.reshape(-1)[flat_index], jnp.inf)
         layout = self.layout(state)
         _, _, r_probe = self._schedule(state)
@@ -278,7 +328,8 @@ class PolyStep:
         candidate = _move(state.coords, jnp.asarray(layout.block_start)[block], delta)
         improved = step_best < state.best_loss
         best_params = jax.lax.cond(
-            improved, lambda: to_params(layout, state.space, candidate), lambda: state.best_params
+            improved, lambda: _cast_like(to_params(layout, state.space, candidate), state.best_params),
+            lambda: state.best_params,
         )
         state = state._replace(
             coords=coords, velocity=velocity, displacement=displacement, radius_scale=radius_scale,
@@ -310,6 +361,19 @@ class PolyStep:
                               displacement=jnp.zeros_like(coords), weight_velocity=velocity)
 
         return jax.lax.cond(state.step % self.absorb_every == 0, do_absorb, lambda s: s, state)
+
+
+def _check_float_leaves(params: PyTree) -> None:
+    for leaf in jax.tree_util.tree_leaves(params):
+        dtype = jnp.asarray(leaf).dtype if not hasattr(leaf, "dtype") else leaf.dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            fail("params", f"every leaf must be a floating-point array, found dtype {dtype} (PolyStep searches "
+                 "real values: cast integer parameters to a float dtype and round inside the loss)")
+
+
+def _cast_like(tree: PyTree, template: PyTree) -> PyTree:
+    """`tree` with each leaf cast to the dtype of the matching leaf of `template` (a no-op for float32)."""
+    return jax.tree_util.tree_map(lambda x, t: x.astype(jnp.asarray(t).dtype), tree, template)
 
 
 def _move(coords: Array, start: Array, delta: Array) -> Array:

@@ -2,7 +2,8 @@
 
 Step k (from 0): a_k = a / (k + 1 + A)^alpha, c_k = c / (k + 1)^gamma, Rademacher directions Delta_j, and
 theta <- theta - a_k * mean_j [(f(theta + c_k Delta_j) - f(theta - c_k Delta_j)) / (2 c_k)] Delta_j.
-A pair with a non-finite loss contributes nothing (its losses are sanitized, then masked out).
+A pair with a non-finite loss contributes nothing (its losses are sanitized, then masked out); a move that
+would overflow (finite losses near the float limits) is skipped, so theta stays finite.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from polystep import fitness as fit
-from polystep.base import LossFn, auto_chunk, map_chunked, require
+from polystep.base import LossFn, auto_chunk, map_chunked
 from polystep.flat import check_float_pytree, ravel, ravel_batch, strong, unravel_batch, unraveler
+from polystep.validate import check_int, check_optional_int, check_real
 
 PyTree = Any
 Array = jax.Array
@@ -47,18 +49,15 @@ class SPSA:
     chunk_size: int | None = None
 
     def __post_init__(self) -> None:
-        require(self.a > 0, "a", f"must be > 0, got {self.a}")
-        require(self.c > 0, "c", f"must be > 0, got {self.c}")
-        require(0 < self.alpha <= 1, "alpha", f"must be in (0, 1], got {self.alpha}")
-        require(0 < self.gamma <= 0.5, "gamma", f"must be in (0, 0.5], got {self.gamma}")
-        require(self.A is None or self.A >= 0, "A", f"must be None or >= 0, got {self.A}")
-        require(isinstance(self.num_directions, int) and self.num_directions >= 1, "num_directions",
-                f"must be an integer >= 1, got {self.num_directions!r}")
-        require(self.expected_steps is None
-                or (isinstance(self.expected_steps, int) and self.expected_steps >= 1),
-                "expected_steps", f"must be None or an integer >= 1, got {self.expected_steps!r}")
-        require(self.chunk_size is None or (isinstance(self.chunk_size, int) and self.chunk_size >= 1),
-                "chunk_size", f"must be None or an integer >= 1, got {self.chunk_size!r}")
+        check_real(self.a, "a", lo=0, lo_open=True)
+        check_real(self.c, "c", lo=0, lo_open=True)
+        check_real(self.alpha, "alpha", lo=0, hi=1, lo_open=True)
+        check_real(self.gamma, "gamma", lo=0, hi=0.5, lo_open=True)
+        if self.A is not None:
+            check_real(self.A, "A", lo=0)
+        check_int(self.num_directions, "num_directions", lo=1)
+        check_optional_int(self.expected_steps, "expected_steps", lo=1)
+        check_optional_int(self.chunk_size, "chunk_size", lo=1)
 
     @property
     def stability(self) -> float:
@@ -98,7 +97,7 @@ class SPSA:
 
     def tell(self, state: SPSAState, population: PyTree, fitness: Array) -> SPSAState:
         """Update from the losses of a population returned by `ask`."""
-        candidates = ravel_batch(population)
+        candidates = ravel_batch(population).astype(state.theta.dtype)
         delta = jnp.sign(candidates[: self.num_directions] - state.theta)
         return self._update(state, candidates, delta, jnp.asarray(fitness))
 
@@ -113,13 +112,16 @@ class SPSA:
     def _update(self, state: SPSAState, candidates: Array, delta: Array, losses: Array) -> SPSAState:
         q, dtype = self.num_directions, state.theta.dtype
         a_k, c_k = (g.astype(dtype) for g in self.gains(state.step))
+        losses = fit.as_losses(losses, dtype)
         ok = jnp.isfinite(losses[:q]) & jnp.isfinite(losses[q:])
         clean = fit.sanitize(losses)
         diff = jnp.where(ok, clean[:q] - clean[q:], 0.0)
         grad = (diff / (2 * c_k)) @ delta / jnp.maximum(jnp.sum(ok), 1).astype(dtype)
+        # A move that overflows (finite but huge loss differences) is skipped: theta stays where it was.
+        theta = fit.keep_if_finite(state.theta - a_k * grad, state.theta)
         best_loss, best_flat = fit.update_best(state.best_loss, ravel(state.best_params), candidates, losses)
         return SPSAState(
-            theta=state.theta - a_k * grad,
+            theta=theta,
             best_loss=best_loss,
             best_params=unraveler(state.best_params)(best_flat),
             step=state.step + 1,

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep.base import PyTree, require
+from polystep.validate import check_bool, check_int, check_real
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class DenseSubspace:
     scale: float = 1.0
 
     def __post_init__(self):
-        require(self.rank >= 1, "rank", f"must be >= 1, got {self.rank}")
-        require(self.scale > 0, "scale", f"must be > 0, got {self.scale}")
+        check_int(self.rank, "rank", lo=1)
+        check_bool(self.orthonormal, "orthonormal")
+        check_real(self.scale, "scale", lo=0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -57,9 +59,9 @@ class LowRankSubspace:
     b_scale: float = 1.0
 
     def __post_init__(self):
-        require(self.rank >= 1, "rank", f"must be >= 1, got {self.rank}")
-        require(self.init_scale > 0, "init_scale", f"must be > 0, got {self.init_scale}")
-        require(self.b_scale >= 0, "b_scale", f"must be >= 0, got {self.b_scale}")
+        check_int(self.rank, "rank", lo=1)
+        check_real(self.init_scale, "init_scale", lo=0, lo_open=True)
+        check_real(self.b_scale, "b_scale", lo=0)
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class ColumnSubspace:
     rank: int = 16
 
     def __post_init__(self):
-        require(self.rank >= 1, "rank", f"must be >= 1, got {self.rank}")
+        check_int(self.rank, "rank", lo=1)
 
 
 Subspace = DenseSubspace | LowRankSubspace | ColumnSubspace | None
@@ -156,6 +158,8 @@ def make_layout(subspace: Subspace, params: PyTree, particle_size: int) -> Layou
     leaves, treedef = jax.tree_util.tree_flatten(params)
     require(len(leaves) > 0, "params", "the parameter pytree has no leaves")
     shapes = tuple(tuple(int(d) for d in np.shape(x)) for x in leaves)
+    require(any(math.prod(shape) > 0 for shape in shapes), "params",
+            "the parameter pytree has no entries (every leaf is empty)")
     return _layout_cached(subspace, treedef, shapes, particle_size)
 
 

@@ -44,6 +44,15 @@ def check_int(value: Any, field: str, lo: int | None = None, hi: int | None = No
     return int(value)
 
 
+def check_optional_int(value: Any, field: str, lo: int | None = None, hi: int | None = None) -> int | None:
+    """None, or an integer within [lo, hi] (see `check_int`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        fail(field, f"must be None or an integer {_range_text(lo, hi, False, False)}, got {value!r}")
+    return check_int(value, field, lo, hi)
+
+
 def check_real(
     value: Any,
     field: str,

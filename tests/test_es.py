@@ -17,6 +17,7 @@ import optax
 import pytest
 from evosax.algorithms import CMA_ES, Open_ES
 
+from polystep import minimize as polystep_minimize
 from polystep import objectives as obj
 from polystep.cmaes import CMAES, coefficients
 from polystep.openai_es import OpenAIES
@@ -193,6 +194,14 @@ def test_jit_vmap_over_seeds():
     (SPSA, {"A": -1.0}, "A"),
     (SPSA, {"num_directions": 0}, "num_directions"),
     (SPSA, {"expected_steps": 0}, "expected_steps"),
+    (OpenAIES, {"learning_rate": math.inf}, "learning_rate"),
+    (OpenAIES, {"weight_decay": math.inf}, "weight_decay"),
+    (OpenAIES, {"antithetic": "false"}, "antithetic"),
+    (OpenAIES, {"population_size": "8"}, "population_size"),
+    (SPSA, {"a": math.inf}, "a"),
+    (SPSA, {"c": "0.1"}, "c"),
+    (CMAES, {"sigma": math.nan}, "sigma"),
+    (CMAES, {"diagonal": 1}, "diagonal"),
 ])
 def test_invalid_hyperparameters(cls, kwargs, field):
     with pytest.raises(ValueError, match=f"^{field}:"):
@@ -442,3 +451,59 @@ def test_cmaes_stays_finite_after_converging_on_a_plateau():
     assert np.all(np.isfinite(np.asarray(losses)))
     assert float(losses[-1]) < 1e-3
     assert np.isfinite(float(state.sigma))
+
+
+# ------------------------------------------------------------------ dtypes, empty pytrees, huge losses
+HALF_CASES = {"openai_es": OpenAIES(population_size=8, sigma=0.1, learning_rate=0.05),
+              "cmaes_full": CMAES(population_size=6, sigma=0.3, diagonal=False),
+              "cmaes_diag": CMAES(population_size=6, sigma=0.3, diagonal=True),
+              "spsa": SPSA(a=0.05, c=0.1)}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_CASES))
+def test_half_precision_parameters_run_and_keep_their_dtype(name):
+    """float16 / bfloat16 leaves: `minimize` compiles (float32 search inside) and params come back as given."""
+    opt = HALF_CASES[name]
+    params = {"h": jnp.full((3,), 0.5, jnp.float16), "bf": jnp.full((2,), -0.5, jnp.bfloat16)}
+    dtypes = jax.tree_util.tree_map(lambda x: x.dtype, params)
+
+    def loss(p):
+        return sum(jnp.sum(x.astype(jnp.float32) ** 2) for x in jax.tree_util.tree_leaves(p))
+
+    state, losses = polystep_minimize(opt, loss, params, jax.random.key(0), 30)
+    assert jax.tree_util.tree_map(lambda x: x.dtype, opt.params(state)) == dtypes
+    assert jax.tree_util.tree_map(lambda x: x.dtype, state.best_params) == dtypes
+    assert float(state.best_loss) < float(loss(params))
+
+
+@pytest.mark.parametrize("opt", [OpenAIES(), CMAES(), SPSA()])
+@pytest.mark.parametrize("params", [jnp.zeros((0,)), {"a": jnp.zeros((3, 0))}])
+def test_empty_parameters_rejected(opt, params):
+    with pytest.raises(ValueError, match="^params: the parameter pytree has no entries"):
+        opt.init(jax.random.key(0), params)
+
+
+def test_huge_finite_loss_differences_keep_every_state_finite():
+    """Losses of +-3e38 (float32's edge) next to NaN: SPSA's move and OpenAI-ES's mean_loss used to overflow."""
+    def extreme(p):
+        x = p["b"]
+        return jnp.where(x[0] > 1.0, 3e38, -3e38) + jnp.where(x[2] > 2.0, jnp.nan, 0.0)
+
+    for name in ("spsa", "openai_es", "cmaes"):
+        opt, state = OPTIMIZERS[name], OPTIMIZERS[name].init(None, PARAMS)
+        step = jax.jit(opt.step, static_argnums=2)
+        for k in jax.random.split(jax.random.key(5), 4):
+            state = step(k, state, extreme)
+        for leaf in jax.tree_util.tree_leaves((state, opt.params(state))):
+            if jnp.issubdtype(leaf.dtype, jnp.floating):
+                assert bool(jnp.all(jnp.isfinite(leaf))), name
+
+
+def test_openai_es_mean_loss_is_the_mean_of_the_finite_losses():
+    opt = OPTIMIZERS["openai_es"]
+    state = opt.init(None, PARAMS)
+    population, state = opt.ask(jax.random.key(0), state)
+    fitness = jnp.array([3e38, 3e38, 3e38, jnp.nan, jnp.inf, -jnp.inf, 3e38, 3e38])
+    told = opt.tell(state, population, fitness)
+    assert float(told.mean_loss) == pytest.approx(3e38, rel=1e-6)
+    assert float(opt.tell(state, population, jnp.full((8,), jnp.nan)).mean_loss) == math.inf
