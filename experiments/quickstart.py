@@ -206,7 +206,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     two_d = [r for r in records if r["config"]["dim"] == 2 and "trajectory" in r["metrics"]]
     objs = sorted({r["config"]["objective"] for r in two_d})
     if objs:
-        fig, axes = plt.subplots(1, len(objs), figsize=(4.4 * len(objs), 4.6), squeeze=False, layout="constrained")
+        fig, axes = plt.subplots(1, len(objs), figsize=(4.4 * len(objs), 5.2), squeeze=False, layout="constrained")
         for ax, obj in zip(axes[0], objs):
             runs = [r for r in two_d if r["config"]["objective"] == obj]
             reach = max(np.abs(np.asarray(r["metrics"]["trajectory"])).max() for r in runs)
@@ -214,16 +214,17 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
             grid = np.linspace(-lim, lim, 200)
             xx, yy = np.meshgrid(grid, grid)
             zz = np.asarray(objectives.get(obj)(jnp.stack([xx, yy], -1)))
-            ax.contourf(xx, yy, zz, levels=30, cmap="Greys")
+            ax.imshow(zz, extent=(-lim, lim, -lim, lim), origin="lower", cmap="Greys", alpha=0.5)  # low loss: white
             for r in runs:
                 t = np.asarray(r["metrics"]["trajectory"])
                 color = f"C{OPTIMIZERS.index(r['config']['optimizer'])}"
                 ax.plot(t[:, 0], t[:, 1], "-", color=color, lw=1.2)
-                ax.plot(t[0, 0], t[0, 1], "^", color="k", ms=6)
-                ax.plot(t[-1, 0], t[-1, 1], "o", color=color, ms=5)
-            ax.set(title=f"{obj} 2-D", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
-        markers = [Line2D([], [], ls="", marker="^", color="k", label="start (one per seed)"),
-                   Line2D([], [], ls="", marker="o", color="grey", label="end")]
+                ax.plot(t[-1, 0], t[-1, 1], "o", color=color, ms=6, mec="k", mew=0.8, zorder=4)
+                ax.plot(t[0, 0], t[0, 1], "^", color="w", mec="k", ms=9, zorder=5)
+            ax.set(title=f"{obj} 2-D (shading: loss, lighter is lower)", xlim=(-lim, lim), ylim=(-lim, lim),
+                   aspect="equal", xlabel="x1", ylabel="x2")
+        markers = [Line2D([], [], ls="", marker="^", color="w", mec="k", ms=8, label="start (one per seed)"),
+                   Line2D([], [], ls="", marker="o", color="grey", mec="k", label="end")]
         fig.legend(handles=handles + markers, loc="outside lower center", ncol=3, fontsize=8)
         paths.append(out_dir / "trajectories_2d.png")
         fig.savefig(paths[-1], dpi=110)
