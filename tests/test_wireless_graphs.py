@@ -110,3 +110,62 @@ def test_gabriel_neighbours_are_a_planar_connected_subgraph():
         mid, r2 = (ga.pos[v] + ga.pos[u]) / 2, ((ga.pos[v] - ga.pos[u]) ** 2).sum() / 4
         inside = any(((ga.pos[w] - mid) ** 2).sum() < r2 for w in range(ga.n) if w not in (u, v))
         assert (u in keep) == (not inside)
+
+
+def test_big_file_without_edges_uses_bounded_memory_and_names_the_router_limit(tmp_path):
+    import tracemalloc
+
+    from simulators.wireless.graphs import MAX_NODES
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    pos = rng.uniform(0, np.sqrt(n / 3.0), size=(n, 2))
+    f = tmp_path / "big.txt"
+    f.write_text("".join(f"node v{i} {x:.6f} {y:.6f}\n" for i, (x, y) in enumerate(pos)))
+    assert f.stat().st_size < 1_000_000
+    tracemalloc.start()
+    g = load_graph(f, radius=1.0)  # an n x n float64 matrix alone would be 3.2 GB
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert g.number_of_nodes() == n and g.number_of_edges() > n
+    assert peak < 300e6, peak
+    assert connectivity(g).n_nodes == n  # graph-level reports work at any size
+    with pytest.raises(ValueError, match=f"limit of {MAX_NODES:,}"):
+        arrays(g)
+    with pytest.raises(ValueError, match=f"limit of {MAX_NODES:,}"):
+        route(g, "greedy", "v0", "v1")
+
+
+def test_radius_linking_too_many_pairs_is_refused(tmp_path, monkeypatch):
+    from simulators.wireless import graphs
+
+    monkeypatch.setattr(graphs, "MAX_EDGES", 10)
+    f = tmp_path / "dense.txt"
+    f.write_text("".join(f"node {i} {i * 0.01} 0\n" for i in range(20)))
+    with pytest.raises(ValueError, match=r"dense.txt: radius 5 links 190 pairs.*limit of 10 edges"):
+        load_graph(f, radius=5.0)
+
+
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        (b"node a 0 0\nnode b 1 0\nnode \xff 2 0\n", r"g.txt:3: not UTF-8 text \(byte 0xff\)"),
+        (b"# only\n# comments\n\n", r"g.txt: no 'node NAME X Y' lines"),
+        (b"node a 0 0\n", r"g.txt: needs at least 2 nodes, found 1"),
+        (b"node a 0 0\nnode b inf 0\nedge a b\n", r"g.txt:2: X and Y must be finite"),
+    ],
+)
+def test_damaged_graph_files_name_file_and_line(tmp_path, data, match):
+    f = tmp_path / "g.txt"
+    f.write_bytes(data)
+    with pytest.raises(ValueError, match=match):
+        load_graph(f, radius=1.0)
+
+
+def test_wrong_source_and_radius_types_are_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="source: expected a file path or a networkx graph"):
+        load_graph(42)
+    with pytest.raises(ValueError, match="radius"):
+        load_graph(unit_disk_graph(10, 3.0, seed=0), radius="1")
+    with pytest.raises(ValueError, match="graph: expected a networkx graph"):
+        arrays("abc")

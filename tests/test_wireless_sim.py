@@ -68,9 +68,47 @@ def test_delay_energy_and_determinism():
 
 
 def test_config_errors_name_the_field():
-    with pytest.raises(ValueError, match="loss_prob: must be in"):
+    with pytest.raises(ValueError, match=r"loss_prob: must be a finite number in \[0.0, 1.0\)"):
         simulate(SimConfig(loss_prob=1.5), seed=0)
-    with pytest.raises(ValueError, match="rate: must be > 0"):
+    with pytest.raises(ValueError, match="rate: must be a finite number > 0"):
         simulate(SimConfig(rate=0.0), seed=0)
     with pytest.raises(ValueError, match="policy: unknown policy"):
         simulate(SimConfig(policy="teleport"), seed=0)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"n": 16, "rate": math.inf}, "rate"),  # used to run forever
+        ({"duration": math.inf}, "duration"),  # used to run forever
+        ({"rate": math.nan}, "rate"),
+        ({"rate": 1e9, "duration": 10.0}, "rate"),  # 1e10 expected packets: above MAX_PACKETS
+        ({"graph": "abc"}, "graph"),  # used to raise AttributeError
+        ({"record_paths": "false"}, "record_paths"),  # used to be read as True
+        ({"n": 2.5}, "n"),
+        ({"n": True}, "n"),
+        ({"n": 20_000}, "n"),
+        ({"max_retries": 10**9}, "max_retries"),
+        ({"ttl": 0}, "ttl"),
+        ({"packet_bits": "4000"}, "packet_bits"),
+        ({"initial_energy_j": math.nan}, "initial_energy_j"),
+        ({"graph_seed": -1}, "graph_seed"),
+    ],
+)
+def test_bad_values_are_refused_on_construction(overrides, field):
+    with pytest.raises(ValueError, match=rf"^{field}: must"):
+        SimConfig(**overrides)
+
+
+def test_fields_changed_after_construction_are_checked_by_simulate():
+    cfg = SimConfig(n=16)
+    cfg.rate = math.inf
+    with pytest.raises(ValueError, match="^rate: must"):
+        simulate(cfg, seed=0)
+    with pytest.raises(ValueError, match="^seed: must"):
+        simulate(SimConfig(n=16), seed="zero")
+
+
+def test_a_tiny_rate_ends_without_overflow():
+    res = simulate(SimConfig(n=16, rate=5e-324, duration=10.0), seed=0)
+    assert res.generated == 0 and res.conserved

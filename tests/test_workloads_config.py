@@ -185,3 +185,80 @@ def test_trace_optimum_column_overrides_the_class(tmp_path):
     path.write_text("arrival,n,optimum\n0,10,true\n1,20,\n2,30,0\n")
     jobs = read_trace(path, (JobClass(name="c", n_min=10, optimum=True),))
     assert [j.optimum for j in jobs] == [True, True, False]
+
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: JobClass(weighted="false"), "JobClass('3sat').weighted"),  # used to be read as True
+        (lambda: JobClass(optimum=1), "JobClass('3sat').optimum"),
+        (lambda: JobClass(share=math.nan), "JobClass('3sat').share"),
+        (lambda: JobClass(share=math.inf), "JobClass('3sat').share"),
+        (lambda: JobClass(n_min=10.0), "JobClass('3sat').n_min"),
+        (lambda: JobClass(alpha="4.27"), "JobClass('3sat').alpha"),  # used to raise TypeError
+        (lambda: JobClass(hard_fraction=math.nan), "JobClass('3sat').hard_fraction"),
+        (lambda: JobClass(deadline=math.nan), "JobClass('3sat').deadline"),
+        (lambda: JobClass(name=3), "JobClass(3).name"),
+        (lambda: WorkloadConfig(off_rate=math.inf), "WorkloadConfig.off_rate"),
+        (lambda: WorkloadConfig(rate="1"), "WorkloadConfig.rate"),
+        (lambda: WorkloadConfig(n_jobs=True), "WorkloadConfig.n_jobs"),
+        (lambda: WorkloadConfig(n_jobs=10**12), "WorkloadConfig.n_jobs"),  # would not fit in memory
+        (lambda: WorkloadConfig(trace=5), "WorkloadConfig.trace"),
+        (lambda: WorkloadConfig(mix=[JobClass()]), "WorkloadConfig.mix"),
+        (lambda: WorkloadConfig(arrivals=["poisson"]), "WorkloadConfig.arrivals"),  # unhashable
+        # bursty periods so short that the job count needs ~1e300 of them: would never finish
+        (lambda: WorkloadConfig(arrivals="onoff", on_mean=1e-300, off_mean=1.0), "WorkloadConfig.on_mean"),
+        (lambda: WorkerConfig(speed=math.inf), "WorkerConfig('w0').speed"),
+        (lambda: WorkerConfig(time_limit=math.nan), "WorkerConfig('w0').time_limit"),
+        (lambda: WorkerConfig(setup=math.inf), "WorkerConfig('w0').setup"),
+        (lambda: WorkerConfig(count=10**9), "WorkerConfig('w0').count"),
+        (lambda: WorkerConfig(count=2.0), "WorkerConfig('w0').count"),
+        (lambda: PoolConfig(max_queue=1.5), "PoolConfig.max_queue"),
+        (lambda: PoolConfig(queueing=None), "PoolConfig.queueing"),
+        (lambda: ServiceConfig(build_missing="no"), "ServiceConfig.build_missing"),
+        (lambda: ServiceConfig(size_exponent=math.inf), "ServiceConfig.size_exponent"),
+        (lambda: ServiceConfig(n_ref=math.nan), "ServiceConfig.n_ref"),
+        (lambda: ServiceConfig(profile_sizes=(20, True)), "ServiceConfig.profile_sizes"),
+        (lambda: ServiceConfig(profile_sizes=(20, 10**9)), "ServiceConfig.profile_sizes"),
+        (lambda: ServiceConfig(profile_time_limit=math.inf), "ServiceConfig.profile_time_limit"),
+        (lambda: ServiceConfig(profile_dir=3), "ServiceConfig.profile_dir"),
+        (lambda: SimConfig(horizon=math.inf), "SimConfig.horizon"),
+        (lambda: SimConfig(warmup=math.nan), "SimConfig.warmup"),
+        (lambda: SimConfig(max_escalations=10**9), "SimConfig.max_escalations"),
+        (lambda: SimConfig(max_escalations=1.0), "SimConfig.max_escalations"),
+        (lambda: SimConfig(policy_options=[1]), "SimConfig.policy_options"),
+        (lambda: SimConfig(policy="size_aware", policy_options={"threshold": "x"}), "SimConfig.policy_options"),
+        (lambda: SimConfig(policy="size_aware", policy_options={"escalate": "yes"}), "SimConfig.policy_options"),
+        (lambda: SimConfig(policy="cascade", policy_options={"tiers": "probsat"}), "SimConfig.policy_options"),
+        (lambda: SimConfig(policy="power_of_two", policy_options={"d": 2.5}), "SimConfig.policy_options"),
+        (lambda: SimConfig(policy=lambda j, w, r: 0, policy_options={"d": 2}), "SimConfig.policy_options"),
+        (lambda: SimConfig(workload=WorkloadConfig(n_jobs=None, rate=1e6), horizon=1e6), "SimConfig.horizon"),
+    ],
+)
+def test_wrong_types_nan_inf_and_unbounded_work_name_the_field(make, field):
+    with pytest.raises(ValueError) as err:
+        make()
+    assert str(err.value).startswith(field), str(err.value)
+
+
+def test_bursty_arrivals_with_a_horizon_end_in_bounded_time():
+    workload = WorkloadConfig(arrivals="onoff", on_mean=1e-9, off_mean=1e-9, n_jobs=None)
+    with pytest.raises(ValueError, match="WorkloadConfig.on_mean"):
+        SimConfig(workload=workload, horizon=1e6)  # 2e15 periods before the horizon
+    config = SimConfig(workload=workload, horizon=1e-3, service=ServiceConfig(model="exponential"))
+    assert simulate(config, 0).conserved()
+
+
+@pytest.mark.parametrize(
+    "data, where, what",
+    [
+        (b"arrival,n\n0,10\n1,2\xff0\n", ":3:", "not UTF-8 text (byte 0xff)"),
+        (b"# a comment\n\n# another\n", ":1:", "only comments or blank lines"),
+    ],
+)
+def test_damaged_trace_bytes_name_file_and_line(tmp_path, data, where, what):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(data)
+    with pytest.raises(ValueError) as err:
+        read_trace(path, (JobClass(),))
+    assert f"{path}{where}" in str(err.value) and what in str(err.value), str(err.value)

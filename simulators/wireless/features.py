@@ -23,11 +23,13 @@ FEATURES = (
 
 def check_features(names: tuple[str, ...]) -> tuple[str, ...]:
     """Validate a tuple of feature names against FEATURES."""
+    if isinstance(names, str) or not isinstance(names, (tuple, list)):
+        raise ValueError(f"features: must be a tuple of feature names, got {names!r}; allowed: {', '.join(FEATURES)}")
     names = tuple(names)
     if not names:
         raise ValueError("features: need at least one feature name")
     for name in names:
-        if name not in FEATURES:
+        if not isinstance(name, str) or name not in FEATURES:
             raise ValueError(f"features: unknown feature {name!r}; allowed: {', '.join(FEATURES)}")
     return names
 

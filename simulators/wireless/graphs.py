@@ -11,8 +11,11 @@ import networkx as nx
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
+from scipy.spatial import cKDTree
 
 __all__ = [
+    "MAX_NODES",
+    "MAX_EDGES",
     "unit_disk_graph",
     "load_graph",
     "connectivity",
@@ -24,6 +27,12 @@ __all__ = [
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+#: Largest graph the routers accept: they hold dense n x n distance and shortest-path matrices (about 200 MB
+#: each at 5,000 nodes). Building and loading graphs, and `connectivity`, work at any size.
+MAX_NODES = 5_000
+#: Most unit-disk edges built from positions (a radius that links nearly every pair of a big file is refused).
+MAX_EDGES = 5_000_000
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -41,7 +50,7 @@ def unit_disk_graph(n: int, rho: float, seed: int, radius: float = 1.0) -> nx.Gr
 
     Nodes are 0..n-1 with attribute `pos` (x, y); edges carry `length` (Euclidean). Same seed, same graph.
     """
-    if not isinstance(n, (int, np.integer)) or n < 2:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n: must be an integer >= 2, got {n!r}")
     _check_positive("rho", rho)
     _check_positive("radius", radius)
@@ -53,14 +62,32 @@ def unit_disk_graph(n: int, rho: float, seed: int, radius: float = 1.0) -> nx.Gr
     )
 
 
+def disk_pairs(pos: np.ndarray, radius: float, where: str = "graph") -> np.ndarray:
+    """Index pairs (i < j, sorted) of points within `radius` of each other, found with a KD-tree.
+
+    Memory grows with the number of pairs, not n^2; more than MAX_EDGES pairs raise a ValueError.
+    """
+    if len(pos) < 2:
+        return np.zeros((0, 2), np.int64)
+    tree = cKDTree(pos)
+    count = (int(tree.count_neighbors(tree, radius)) - len(pos)) // 2
+    if count > MAX_EDGES:
+        raise ValueError(
+            f"{where}: radius {radius:g} links {count:,} pairs of nodes, more than the limit of {MAX_EDGES:,} edges; "
+            "use a smaller radius"
+        )
+    pairs = tree.query_pairs(radius, output_type="ndarray").astype(np.int64)
+    pairs.sort(axis=1)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
+
 def _from_positions(pos: np.ndarray, radius: float, graph_attrs: dict | None = None) -> nx.Graph:
     graph = nx.Graph(radius=radius, **(graph_attrs or {}))
     for i, (x, y) in enumerate(pos):
         graph.add_node(i, pos=(float(x), float(y)))
-    diff = pos[:, None, :] - pos[None, :, :]
-    dist = np.sqrt((diff**2).sum(-1))
-    ii, jj = np.nonzero(np.triu(dist <= radius, k=1))
-    graph.add_edges_from((int(i), int(j), {"length": float(dist[i, j])}) for i, j in zip(ii, jj))
+    pairs = disk_pairs(pos, radius)
+    lengths = np.sqrt(((pos[pairs[:, 0]] - pos[pairs[:, 1]]) ** 2).sum(-1))
+    graph.add_edges_from((int(i), int(j), {"length": float(x)}) for (i, j), x in zip(pairs, lengths))
     return graph
 
 
@@ -70,22 +97,27 @@ def load_graph(source: str | Path | nx.Graph, radius: float | None = None) -> nx
     File format: lines `node x y` (positions) and `edge a b` (links); `#` starts a comment. Without any
     `edge` line, edges are every pair within `radius` (required then). Errors name the file, line and field.
     """
+    if radius is not None:
+        _check_positive("radius", radius)
     if isinstance(source, nx.Graph):
         graph = source.copy()
         _validate_positions(graph, where="graph")
-    else:
+        where = "graph"
+    elif isinstance(source, (str, Path)):
         graph = _read_text(Path(source), radius)
+        where = str(source)
+    else:
+        raise ValueError(f"source: expected a file path or a networkx graph, got {type(source).__name__}")
     for a, b in graph.edges:
         pa, pb = np.asarray(graph.nodes[a]["pos"], float), np.asarray(graph.nodes[b]["pos"], float)
         graph.edges[a, b]["length"] = float(np.hypot(*(pa - pb)))
     if radius is not None:
-        _check_positive("radius", radius)
         graph.graph["radius"] = float(radius)
     elif "radius" not in graph.graph:
         lengths = [d["length"] for _, _, d in graph.edges(data=True)]
         graph.graph["radius"] = max(lengths) if lengths else 1.0
     if graph.number_of_nodes() < 2:
-        raise ValueError("graph: needs at least 2 nodes")
+        raise ValueError(f"{where}: needs at least 2 nodes, found {graph.number_of_nodes()}")
     return graph
 
 
@@ -110,12 +142,25 @@ def _validate_positions(graph: nx.Graph, where: str) -> None:
         seen[data["pos"]] = node
 
 
-def _read_text(path: Path, radius: float | None) -> nx.Graph:
-    if not path.exists():
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file; a missing file or a byte that is not UTF-8 raises a ValueError naming
+    the file (and the line)."""
+    if not path.is_file():
         raise ValueError(f"{path}: no such file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        byte = data[err.start]
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8") from None
+    return text.splitlines()
+
+
+def _read_text(path: Path, radius: float | None) -> nx.Graph:
     graph = nx.Graph()
     edges: list[tuple[int, str, str]] = []
-    for lineno, raw in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(read_lines(path), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -130,6 +175,8 @@ def _read_text(path: Path, radius: float | None) -> nx.Graph:
                 raise ValueError(f"{where}: X and Y must be numbers, got {parts[2]!r} {parts[3]!r}") from None
             if parts[1] in graph:
                 raise ValueError(f"{where}: node {parts[1]!r} defined twice")
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError(f"{where}: X and Y must be finite numbers, got {parts[2]!r} {parts[3]!r}")
             graph.add_node(parts[1], pos=(x, y))
         elif parts[0] == "edge":
             if len(parts) != 3:
@@ -137,6 +184,8 @@ def _read_text(path: Path, radius: float | None) -> nx.Graph:
             edges.append((lineno, parts[1], parts[2]))
         else:
             raise ValueError(f"{where}: unknown record {parts[0]!r}; allowed: 'node', 'edge'")
+    if graph.number_of_nodes() == 0:
+        raise ValueError(f"{path}: no 'node NAME X Y' lines (the file holds only comments or blank lines)")
     _validate_positions(graph, where=str(path))
     for lineno, a, b in edges:
         for end in (a, b):
@@ -148,11 +197,9 @@ def _read_text(path: Path, radius: float | None) -> nx.Graph:
     if not edges:
         if radius is None:
             raise ValueError(f"{path}: no 'edge' lines, so radius is required to build unit-disk edges")
-        _check_positive("radius", radius)
         names = list(graph.nodes)
-        pos = np.array([graph.nodes[v]["pos"] for v in names])
-        built = _from_positions(pos, float(radius))
-        graph.add_edges_from((names[a], names[b]) for a, b in built.edges)
+        pos = np.array([graph.nodes[v]["pos"] for v in names], dtype=float)
+        graph.add_edges_from((names[a], names[b]) for a, b in disk_pairs(pos, float(radius), where=str(path)))
     return graph
 
 
@@ -261,6 +308,13 @@ def gabriel_neighbors(pos: np.ndarray, nbr_list: list, v: int) -> list[int]:
 
 def arrays(graph: nx.Graph) -> GraphArrays:
     """Array view of `graph` (cached on the graph object; rebuild after editing the graph)."""
+    if not isinstance(graph, nx.Graph):
+        raise ValueError(f"graph: expected a networkx graph with node positions, got {type(graph).__name__}")
+    if graph.number_of_nodes() > MAX_NODES:
+        raise ValueError(
+            f"graph: {graph.number_of_nodes():,} nodes, more than the routers' limit of {MAX_NODES:,} (they hold "
+            "n x n distance and shortest-path matrices); route on a subgraph or a smaller graph"
+        )
     fingerprint = (graph.number_of_nodes(), graph.number_of_edges())
     cached = _CACHE.get(graph)
     if cached is not None and cached[0] == fingerprint:

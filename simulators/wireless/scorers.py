@@ -58,6 +58,8 @@ class Scorer:
         if self.kind not in KINDS:
             raise ValueError(f"kind: unknown scorer kind {self.kind!r}; allowed: {', '.join(KINDS)}")
         object.__setattr__(self, "features", check_features(self.features))
+        if not isinstance(self.params, dict):
+            raise ValueError(f"params: must be a dict of arrays, got {type(self.params).__name__}")
 
     def score(self, xp: Any, feats: dict):
         """Scores of the candidates described by `feats` (a dict from features.candidate_features)."""

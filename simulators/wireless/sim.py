@@ -15,7 +15,8 @@ import networkx as nx
 import numpy as np
 import simpy
 
-from simulators.wireless.graphs import arrays, unit_disk_graph
+from polystep.validate import check_bool, check_int, check_real, fail
+from simulators.wireless.graphs import MAX_NODES, arrays, unit_disk_graph
 from simulators.wireless.policies import GFG, Header, decide, get_policy
 from simulators.wireless.routing import default_ttl
 
@@ -27,6 +28,10 @@ EPS_MP = 0.0013e-12  # J/bit/m^4, multipath amplifier
 D0 = math.sqrt(EPS_FS / EPS_MP)  # crossover distance (about 87.7 m)
 
 DROP_REASONS = ("dead_end", "loop", "ttl", "queue_full", "link_loss", "node_dead", "next_hop_dead")
+#: Most packets a run may expect to generate (rate x duration): bounds the run's length.
+MAX_PACKETS = 1_000_000
+#: Most retransmissions of one hop.
+MAX_RETRIES = 100
 
 
 def radio_tx_energy(bits: float, meters: float) -> float:
@@ -43,7 +48,11 @@ def radio_rx_energy(bits: float) -> float:
 
 @dataclass
 class SimConfig:
-    """Traffic, radio and battery settings of one run (graph built from n, rho unless `graph` is set)."""
+    """Traffic, radio and battery settings of one run (graph built from n, rho unless `graph` is set).
+
+    Checked on construction (and again by `simulate`): a wrong type, NaN, inf (except `initial_energy_j`) or
+    out-of-range value raises a ValueError naming the field; rate x duration is at most MAX_PACKETS.
+    """
 
     n: int = 64
     rho: float = 3.0
@@ -62,24 +71,40 @@ class SimConfig:
     ttl: int | None = None  # hop limit (None: the router's default)
     record_paths: bool = False
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Raise ValueError naming the first field out of range."""
-        checks = [
-            ("rate", self.rate > 0, "> 0"),
-            ("duration", self.duration > 0, "> 0"),
-            ("packet_bits", self.packet_bits >= 1, ">= 1"),
-            ("bitrate", self.bitrate > 0, "> 0"),
-            ("loss_prob", 0 <= self.loss_prob < 1, "in [0, 1)"),
-            ("max_retries", self.max_retries >= 0, ">= 0"),
-            ("queue_capacity", self.queue_capacity >= 1, ">= 1"),
-            ("radius_m", self.radius_m > 0, "> 0"),
-            ("initial_energy_j", self.initial_energy_j > 0, "> 0"),
-        ]
-        for name, ok, allowed in checks:
-            if not ok:
-                raise ValueError(f"{name}: must be {allowed}, got {getattr(self, name)!r}")
-        if self.ttl is not None and self.ttl < 1:
-            raise ValueError(f"ttl: must be >= 1 or None, got {self.ttl!r}")
+        """Raise a ValueError naming the first field of a wrong type or out of range (also run by `simulate`,
+        as the dataclass is mutable)."""
+        check_int(self.n, "n", 2, MAX_NODES)
+        check_real(self.rho, "rho", 0.0, lo_open=True)
+        if self.graph_seed is not None:
+            check_int(self.graph_seed, "graph_seed", 0)
+        if self.graph is not None:
+            if not isinstance(self.graph, nx.Graph):
+                fail("graph", f"must be None or a networkx graph with node positions, got {type(self.graph).__name__}")
+            if not 2 <= self.graph.number_of_nodes() <= MAX_NODES:
+                fail("graph", f"must have 2 to {MAX_NODES:,} nodes, got {self.graph.number_of_nodes():,}")
+        get_policy(self.policy)
+        check_real(self.radius_m, "radius_m", 0.0, lo_open=True)
+        check_real(self.rate, "rate", 0.0, lo_open=True)
+        check_real(self.duration, "duration", 0.0, lo_open=True)
+        if self.rate * self.duration > MAX_PACKETS:
+            fail(
+                "rate",
+                f"must keep rate x duration (expected packets) <= {MAX_PACKETS:,}, got {self.rate:g} packets/s x "
+                f"{self.duration:g} s",
+            )
+        check_int(self.packet_bits, "packet_bits", 1)
+        check_real(self.bitrate, "bitrate", 0.0, lo_open=True)
+        check_real(self.loss_prob, "loss_prob", 0.0, 1.0, hi_open=True)
+        check_int(self.max_retries, "max_retries", 0, MAX_RETRIES)
+        check_int(self.queue_capacity, "queue_capacity", 1)
+        check_real(self.initial_energy_j, "initial_energy_j", 0.0, lo_open=True, allow_inf=True)
+        if self.ttl is not None:
+            check_int(self.ttl, "ttl", 1)
+        check_bool(self.record_paths, "record_paths")
 
 
 @dataclass
@@ -163,6 +188,7 @@ class _Model:
         self.energy_used = 0.0
         self.paths: list = []
         self.tx_time = config.packet_bits / config.bitrate
+        self.mean_gap = min(1.0 / config.rate, 1e300) if config.rate > 1e-300 else 1e300  # no overflow
         for v in range(n):
             self.env.process(self._node(v))
         self.env.process(self._source())
@@ -193,7 +219,7 @@ class _Model:
     def _source(self):
         n, pid = self.ga.n, 0
         while True:
-            yield self.env.timeout(self.rng.exponential(1.0 / self.cfg.rate))
+            yield self.env.timeout(self.rng.exponential(self.mean_gap))
             o = int(self.rng.integers(n))
             d = int(self.rng.integers(n - 1))
             d += d >= o
@@ -302,7 +328,10 @@ class _Model:
 
 def simulate(config: SimConfig, seed: int) -> SimResult:
     """Run the traffic model for `config.duration` seconds; same config and seed, same result."""
+    if not isinstance(config, SimConfig):
+        fail("config", f"expected a wireless SimConfig, got {type(config).__name__}")
     config.validate()
+    check_int(seed, "seed", 0)
     if config.graph is not None:
         graph = config.graph
     else:

@@ -19,6 +19,7 @@ import networkx as nx
 import numpy as np
 import optax
 
+from polystep.validate import check_choice, check_int, check_real, fail
 from simulators.wireless.features import candidate_features, check_features, stack
 from simulators.wireless.graphs import GraphArrays, arrays
 from simulators.wireless.scorers import Scorer, apply_scorer, init_params
@@ -84,7 +85,10 @@ def union_graphs(graphs: Sequence[nx.Graph]) -> nx.Graph:
 
 @dataclass
 class TrainConfig:
-    """A forward-only training run: scorer shape, objective, optimizer and its evaluation budget."""
+    """A forward-only training run: scorer shape, objective, optimizer and its evaluation budget.
+
+    Checked on construction: a wrong type, NaN, inf or out-of-range value raises a ValueError naming the field.
+    """
 
     kind: str = "linear"  # linear | mlp
     features: tuple = ("dist_ratio", "stretch", "cos_angle", "is_self")
@@ -106,18 +110,34 @@ class TrainConfig:
     es_learning_rate: float = 0.1
     cmaes_sigma: float = 0.5
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Raise ValueError naming the first field out of range."""
-        if self.kind not in ("linear", "mlp"):
-            raise ValueError(f"kind: unknown {self.kind!r}; allowed: linear, mlp")
+        """Raise a ValueError naming the first field of a wrong type or out of range (also run by the trainer)."""
+        check_choice(self.kind, "kind", ("linear", "mlp"))
         check_features(self.features)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: unknown {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        for name in ("budget", "pairs_per_step", "hidden", "select_every", "es_population"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
-        if not self.epsilons or any(e < 0 for e in self.epsilons):
-            raise ValueError(f"epsilons: need one or more values >= 0, got {self.epsilons!r}")
+        check_int(self.hidden, "hidden", 1, 4096)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        check_int(self.budget, "budget", 1)
+        check_int(self.pairs_per_step, "pairs_per_step", 1)
+        _check_epsilons(self.epsilons)
+        for name in ("delivery_weight", "stretch_weight", "init_scale"):
+            check_real(getattr(self, name), name, 0.0)
+        check_real(self.stretch_cap, "stretch_cap", 1.0)
+        check_int(self.select_every, "select_every", 1)
+        for name in ("polystep_epsilon", "polystep_radius", "es_sigma", "es_learning_rate", "cmaes_sigma"):
+            check_real(getattr(self, name), name, 0.0, lo_open=True)
+        check_int(self.es_population, "es_population", 2)
+        if self.es_population % 2:
+            fail("es_population", f"must be an even integer >= 2 (antithetic pairs), got {self.es_population}")
+
+
+def _check_epsilons(epsilons: Any) -> None:
+    if isinstance(epsilons, str) or not isinstance(epsilons, (tuple, list)) or not epsilons:
+        fail("epsilons", f"must be a non-empty tuple of finite numbers >= 0, got {epsilons!r}")
+    for e in epsilons:
+        check_real(e, "epsilons", 0.0)
 
 
 @dataclass
@@ -252,14 +272,17 @@ class SupervisedConfig:
     steps: int = 2000
     learning_rate: float = 0.01
 
+    def __post_init__(self) -> None:
+        self.validate()
+
     def validate(self) -> None:
-        """Raise ValueError naming the first field out of range."""
-        if self.kind not in ("linear", "mlp"):
-            raise ValueError(f"kind: unknown {self.kind!r}; allowed: linear, mlp")
+        """Raise a ValueError naming the first field of a wrong type or out of range (also run by the trainer)."""
+        check_choice(self.kind, "kind", ("linear", "mlp"))
         check_features(self.features)
-        for name in ("pairs", "steps", "hidden"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)!r}")
+        check_int(self.hidden, "hidden", 1, 4096)
+        check_int(self.pairs, "pairs", 1)
+        check_int(self.steps, "steps", 1)
+        check_real(self.learning_rate, "learning_rate", 0.0, lo_open=True)
 
 
 def _supervised_samples(ga: GraphArrays, cfg: SupervisedConfig, rng: np.random.Generator):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import NamedTuple
@@ -148,11 +149,18 @@ def read_trace(path: str | Path, mix: tuple[JobClass, ...]) -> list[JobSpec]:
         raise ValueError(f"WorkloadConfig.trace: file {path} does not exist")
     classes = {c.name: c for c in mix}
     jobs: list[JobSpec] = []
-    with path.open(newline="") as handle:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        byte = data[err.start]
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the trace as UTF-8") from None
+    with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = None
         last = 0.0
-        for line, row in enumerate(reader, start=1):
+        for line, row in _rows(reader, path):
             if not row or all(not cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue
             cells = [cell.strip() for cell in row]
@@ -174,8 +182,20 @@ def read_trace(path: str | Path, mix: tuple[JobClass, ...]) -> list[JobSpec]:
             last = job.arrival
             jobs.append(job)
     if header is None:
-        raise ValueError(f"{path}:1: empty trace (a header `arrival,n,...` is required)")
+        raise ValueError(f"{path}:1: empty trace: only comments or blank lines (a header `arrival,n,...` is required)")
     return jobs
+
+
+def _rows(reader, path: Path):
+    """(line number, row) of a csv reader; a malformed row raises a ValueError naming the file and line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise ValueError(f"{path}:{reader.line_num}: not a valid CSV row ({err})") from None
+        yield reader.line_num, row
 
 
 def _trace_job(values: dict, classes: dict, default: JobClass, path: Path, line: int, index: int) -> JobSpec:

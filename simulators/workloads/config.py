@@ -12,27 +12,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from polystep.validate import check_bool, check_choice, check_int, check_real, check_str, fail
+
 ARRIVALS = ("poisson", "onoff", "trace")
 QUEUEING = ("per_worker", "shared", "per_solver")
 SERVICE_MODELS = ("exponential", "profile")
 DEADLINE_POLICIES = ("ignore", "drop", "truncate")
 
 
+#: Bounds that keep every run finite in time and memory.
+MAX_JOBS = 10_000_000  # jobs per run (given, or expected from rate x horizon)
+MAX_WORKERS = 10_000  # workers in a pool, counting each copy of a `count`
+MAX_ESCALATIONS = 1_000  # attempts after the first one, per job
+MAX_ONOFF_PERIODS = 10_000_000  # ON / OFF periods the bursty arrival process may go through
+MAX_PROFILE_SIZE = 100_000  # variables of a profiled instance
+
+
 def _check(ok: bool, name: str, message: str) -> None:
     if not ok:
-        raise ValueError(f"{name}: {message}")
+        fail(name, message)
 
 
-def _positive(value: float, name: str, allow_inf: bool = False) -> None:
-    good = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-    good = good and (allow_inf or math.isfinite(value)) and not math.isnan(value)
-    _check(good, name, f"must be a positive {'number' if allow_inf else 'finite number'}, got {value!r}")
-
-
-def _fraction(value: float, name: str, low_open: bool = False) -> None:
-    good = isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0
-    good = good and not (low_open and value == 0.0)
-    _check(good, name, f"must lie in {'(0' if low_open else '[0'}, 1], got {value!r}")
+def _tuple_of(value: Any, name: str, kind: type, what: str) -> tuple:
+    """`value` must be a non-empty tuple whose items are `kind` instances."""
+    if not (isinstance(value, tuple) and len(value) >= 1 and all(isinstance(v, kind) for v in value)):
+        fail(name, f"must be a non-empty tuple of {what}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -62,37 +67,18 @@ class JobClass:
 
     def __post_init__(self):
         p = f"JobClass({self.name!r})"
-        _check(isinstance(self.name, str) and bool(self.name), f"{p}.name", "must be a non-empty string")
-        _positive(self.share, f"{p}.share")
-        _check(
-            isinstance(self.n_min, int) and self.n_min >= 1,
-            f"{p}.n_min",
-            f"must be an int >= 1, got {self.n_min!r}",
-        )
-        _check(
-            isinstance(self.n_max, int) and self.n_max >= self.n_min,
-            f"{p}.n_max",
-            f"must be an int >= n_min={self.n_min}, got {self.n_max!r}",
-        )
-        _positive(self.alpha, f"{p}.alpha")
-        _check(
-            isinstance(self.k, int) and 1 <= self.k <= self.n_min,
-            f"{p}.k",
-            f"must be an int in [1, n_min={self.n_min}], got {self.k!r}",
-        )
-        _check(
-            isinstance(self.max_weight, int) and self.max_weight >= 1,
-            f"{p}.max_weight",
-            f"must be an int >= 1, got {self.max_weight!r}",
-        )
-        _check(
-            isinstance(self.hard_fraction, (int, float)) and 0.0 <= self.hard_fraction < 1.0,
-            f"{p}.hard_fraction",
-            f"must lie in [0, 1), got {self.hard_fraction!r}",
-        )
-        _positive(self.deadline, f"{p}.deadline", allow_inf=True)
-        _fraction(self.quality_target, f"{p}.quality_target", low_open=True)
-        _check(isinstance(self.optimum, bool), f"{p}.optimum", f"must be a bool, got {self.optimum!r}")
+        check_str(self.name, f"{p}.name", nonempty=True)
+        check_real(self.share, f"{p}.share", 0.0, lo_open=True)
+        check_int(self.n_min, f"{p}.n_min", 1)
+        check_int(self.n_max, f"{p}.n_max", self.n_min)
+        check_real(self.alpha, f"{p}.alpha", 0.0, 1000.0, lo_open=True)
+        check_int(self.k, f"{p}.k", 1, self.n_min)
+        check_bool(self.weighted, f"{p}.weighted")
+        check_int(self.max_weight, f"{p}.max_weight", 1)
+        check_real(self.hard_fraction, f"{p}.hard_fraction", 0.0, 1.0, hi_open=True)
+        check_real(self.deadline, f"{p}.deadline", 0.0, lo_open=True, allow_inf=True)
+        check_real(self.quality_target, f"{p}.quality_target", 0.0, 1.0, lo_open=True)
+        check_bool(self.optimum, f"{p}.optimum")
 
     @property
     def family(self) -> str:
@@ -131,36 +117,25 @@ class WorkloadConfig:
     mix: tuple[JobClass, ...] = (JobClass(),)
 
     def __post_init__(self):
-        _check(
-            self.arrivals in ARRIVALS,
-            "WorkloadConfig.arrivals",
-            f"must be one of {', '.join(ARRIVALS)}, got {self.arrivals!r}",
-        )
-        _positive(self.rate, "WorkloadConfig.rate")
-        _positive(self.on_mean, "WorkloadConfig.on_mean")
-        _positive(self.off_mean, "WorkloadConfig.off_mean")
-        _check(
-            isinstance(self.off_rate, (int, float)) and 0 <= self.off_rate < math.inf,
-            "WorkloadConfig.off_rate",
-            f"must be a finite number >= 0, got {self.off_rate!r}",
-        )
+        check_choice(self.arrivals, "WorkloadConfig.arrivals", ARRIVALS)
+        check_real(self.rate, "WorkloadConfig.rate", 0.0, lo_open=True)
+        check_real(self.on_mean, "WorkloadConfig.on_mean", 0.0, lo_open=True)
+        check_real(self.off_mean, "WorkloadConfig.off_mean", 0.0, lo_open=True)
+        check_real(self.off_rate, "WorkloadConfig.off_rate", 0.0)
+        if self.trace is not None:
+            check_str(self.trace, "WorkloadConfig.trace", nonempty=True)
         _check(
             self.arrivals != "trace" or bool(self.trace),
             "WorkloadConfig.trace",
             "a CSV path is required when arrivals='trace'",
         )
-        _check(
-            self.n_jobs is None or (isinstance(self.n_jobs, int) and self.n_jobs >= 1),
-            "WorkloadConfig.n_jobs",
-            f"must be None or an int >= 1, got {self.n_jobs!r}",
-        )
-        _check(
-            isinstance(self.mix, tuple) and len(self.mix) >= 1 and all(isinstance(c, JobClass) for c in self.mix),
-            "WorkloadConfig.mix",
-            "must be a non-empty tuple of JobClass",
-        )
+        if self.n_jobs is not None:
+            check_int(self.n_jobs, "WorkloadConfig.n_jobs", 1, MAX_JOBS)
+        _tuple_of(self.mix, "WorkloadConfig.mix", JobClass, "JobClass")
         names = [c.name for c in self.mix]
         _check(len(set(names)) == len(names), "WorkloadConfig.mix", f"class names must be distinct, got {names}")
+        if self.n_jobs is not None:
+            check_arrival_work(self, None)
 
     @property
     def mean_rate(self) -> float:
@@ -170,6 +145,31 @@ class WorkloadConfig:
         if self.arrivals == "onoff":
             return (self.rate * self.on_mean + self.off_rate * self.off_mean) / (self.on_mean + self.off_mean)
         return math.nan
+
+
+def check_arrival_work(workload: WorkloadConfig, horizon: float | None) -> None:
+    """Refuse streams whose generation would not end in reasonable time: more than MAX_JOBS expected jobs, or
+    more than MAX_ONOFF_PERIODS bursty periods before `n_jobs` arrivals or the horizon."""
+    if workload.arrivals == "trace":
+        return
+    if workload.n_jobs is None and horizon is not None and workload.mean_rate * horizon > MAX_JOBS:
+        fail(
+            "SimConfig.horizon",
+            f"rate x horizon is {workload.mean_rate * horizon:.3g} expected jobs, above the limit of {MAX_JOBS:,}",
+        )
+    if workload.arrivals != "onoff":
+        return
+    cycle = workload.on_mean + workload.off_mean
+    per_cycle = workload.rate * workload.on_mean + workload.off_rate * workload.off_mean
+    periods = [2 * horizon / cycle] if horizon is not None else []
+    if workload.n_jobs is not None:
+        periods.append(2 * workload.n_jobs / per_cycle if per_cycle > 0 else math.inf)
+    if min(periods) > MAX_ONOFF_PERIODS:
+        fail(
+            "WorkloadConfig.on_mean",
+            f"ON periods of mean {workload.on_mean:g} s (OFF {workload.off_mean:g} s) at rate {workload.rate:g} "
+            f"need about {min(periods):.3g} periods to generate the jobs, above the limit of {MAX_ONOFF_PERIODS:,}",
+        )
 
 
 @dataclass(frozen=True)
@@ -189,25 +189,18 @@ class WorkerConfig:
 
     def __post_init__(self):
         p = f"WorkerConfig({self.name!r})"
-        _check(isinstance(self.name, str) and bool(self.name), f"{p}.name", "must be a non-empty string")
-        _check(isinstance(self.solver, str) and bool(self.solver), f"{p}.solver", "must be a non-empty string")
-        _positive(self.speed, f"{p}.speed")
+        check_str(self.name, f"{p}.name", nonempty=True)
+        check_str(self.solver, f"{p}.solver", nonempty=True)
+        check_real(self.speed, f"{p}.speed", 0.0, lo_open=True)
+        check_real(self.cost_per_second, f"{p}.cost_per_second", 0.0)
+        check_real(self.time_limit, f"{p}.time_limit", 0.0, lo_open=True, allow_inf=True)
+        check_real(self.setup, f"{p}.setup", 0.0)
         _check(
-            isinstance(self.cost_per_second, (int, float)) and 0 <= self.cost_per_second < math.inf,
-            f"{p}.cost_per_second",
-            f"must be a finite number >= 0, got {self.cost_per_second!r}",
-        )
-        _positive(self.time_limit, f"{p}.time_limit", allow_inf=True)
-        _check(
-            isinstance(self.setup, (int, float)) and 0 <= self.setup < self.time_limit,
+            self.setup < self.time_limit,
             f"{p}.setup",
             f"must be a number >= 0 and below time_limit={self.time_limit}, got {self.setup!r}",
         )
-        _check(
-            isinstance(self.count, int) and self.count >= 1,
-            f"{p}.count",
-            f"must be an int >= 1, got {self.count!r}",
-        )
+        check_int(self.count, f"{p}.count", 1, MAX_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -223,25 +216,14 @@ class PoolConfig:
     max_queue: int | None = None
 
     def __post_init__(self):
-        _check(
-            isinstance(self.workers, tuple)
-            and len(self.workers) >= 1
-            and all(isinstance(w, WorkerConfig) for w in self.workers),
-            "PoolConfig.workers",
-            "must be a non-empty tuple of WorkerConfig",
-        )
+        _tuple_of(self.workers, "PoolConfig.workers", WorkerConfig, "WorkerConfig")
         names = [w.name for w in self.workers]
         _check(len(set(names)) == len(names), "PoolConfig.workers", f"worker names must be distinct, got {names}")
-        _check(
-            self.queueing in QUEUEING,
-            "PoolConfig.queueing",
-            f"must be one of {', '.join(QUEUEING)}, got {self.queueing!r}",
-        )
-        _check(
-            self.max_queue is None or (isinstance(self.max_queue, int) and self.max_queue >= 0),
-            "PoolConfig.max_queue",
-            f"must be None or an int >= 0, got {self.max_queue!r}",
-        )
+        total = sum(w.count for w in self.workers)
+        _check(total <= MAX_WORKERS, "PoolConfig.workers", f"at most {MAX_WORKERS:,} workers in all, got {total:,}")
+        check_choice(self.queueing, "PoolConfig.queueing", QUEUEING)
+        if self.max_queue is not None:
+            check_int(self.max_queue, "PoolConfig.max_queue", 0)
 
     def expanded(self) -> tuple[WorkerConfig, ...]:
         """One WorkerConfig per worker (a `count` > 1 becomes names `name.0`, `name.1`, ...)."""
@@ -282,33 +264,24 @@ class ServiceConfig:
     profile_time_limit: float = 1.0
 
     def __post_init__(self):
-        _check(
-            self.model in SERVICE_MODELS,
-            "ServiceConfig.model",
-            f"must be one of {', '.join(SERVICE_MODELS)}, got {self.model!r}",
-        )
-        _positive(self.mean, "ServiceConfig.mean")
-        _check(
-            isinstance(self.size_exponent, (int, float)) and math.isfinite(self.size_exponent),
-            "ServiceConfig.size_exponent",
-            f"must be a finite number, got {self.size_exponent!r}",
-        )
-        _positive(self.n_ref, "ServiceConfig.n_ref")
+        check_choice(self.model, "ServiceConfig.model", SERVICE_MODELS)
+        check_real(self.mean, "ServiceConfig.mean", 0.0, lo_open=True)
+        check_real(self.size_exponent, "ServiceConfig.size_exponent", -10.0, 10.0)
+        check_real(self.n_ref, "ServiceConfig.n_ref", 0.0, lo_open=True)
+        if self.profile_dir is not None:
+            check_str(self.profile_dir, "ServiceConfig.profile_dir", nonempty=True)
+        check_bool(self.build_missing, "ServiceConfig.build_missing")
         sizes = self.profile_sizes
         _check(
             isinstance(sizes, tuple)
             and len(sizes) >= 1
-            and all(isinstance(s, int) and s >= 3 for s in sizes)
+            and all(isinstance(s, int) and not isinstance(s, bool) and 3 <= s <= MAX_PROFILE_SIZE for s in sizes)
             and list(sizes) == sorted(set(sizes)),
             "ServiceConfig.profile_sizes",
-            f"must be a non-empty increasing tuple of ints >= 3, got {sizes!r}",
+            f"must be a non-empty increasing tuple of ints in [3, {MAX_PROFILE_SIZE}], got {sizes!r}",
         )
-        _check(
-            isinstance(self.profile_instances, int) and self.profile_instances >= 1,
-            "ServiceConfig.profile_instances",
-            f"must be an int >= 1, got {self.profile_instances!r}",
-        )
-        _positive(self.profile_time_limit, "ServiceConfig.profile_time_limit")
+        check_int(self.profile_instances, "ServiceConfig.profile_instances", 1, 1000)
+        check_real(self.profile_time_limit, "ServiceConfig.profile_time_limit", 0.0, 3600.0, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -337,41 +310,26 @@ class SimConfig:
         _check(isinstance(self.workload, WorkloadConfig), "SimConfig.workload", "must be a WorkloadConfig")
         _check(isinstance(self.pool, PoolConfig), "SimConfig.pool", "must be a PoolConfig")
         _check(isinstance(self.service, ServiceConfig), "SimConfig.service", "must be a ServiceConfig")
-        if isinstance(self.policy, str):
-            from simulators.workloads.dispatch import POLICIES
+        from simulators.workloads.dispatch import POLICIES, make_policy
 
-            _check(
-                self.policy in POLICIES,
-                "SimConfig.policy",
-                f"must be one of {', '.join(POLICIES)} or a callable, got {self.policy!r}",
-            )
+        if isinstance(self.policy, str):
+            check_choice(self.policy, "SimConfig.policy", tuple(POLICIES))
         else:
             _check(
                 callable(self.policy),
                 "SimConfig.policy",
-                f"must be a policy name or a callable, got {self.policy!r}",
+                f"must be a policy name ({', '.join(POLICIES)}) or a callable, got {self.policy!r}",
             )
         _check(isinstance(self.policy_options, dict), "SimConfig.policy_options", "must be a dict")
-        _check(
-            isinstance(self.max_escalations, int) and self.max_escalations >= 0,
-            "SimConfig.max_escalations",
-            f"must be an int >= 0, got {self.max_escalations!r}",
-        )
-        _check(
-            self.deadline_policy in DEADLINE_POLICIES,
-            "SimConfig.deadline_policy",
-            f"must be one of {', '.join(DEADLINE_POLICIES)}, got {self.deadline_policy!r}",
-        )
-        _check(
-            self.horizon is None or (isinstance(self.horizon, (int, float)) and 0 < self.horizon < math.inf),
-            "SimConfig.horizon",
-            f"must be None or a positive finite number, got {self.horizon!r}",
-        )
-        _check(
-            isinstance(self.warmup, (int, float)) and 0 <= self.warmup < math.inf,
-            "SimConfig.warmup",
-            f"must be a finite number >= 0, got {self.warmup!r}",
-        )
+        if isinstance(self.policy, str):
+            make_policy(self.policy, self.policy_options)  # refuses unknown or out-of-range options
+        elif self.policy_options:
+            fail("SimConfig.policy_options", "options apply to named policies only")
+        check_int(self.max_escalations, "SimConfig.max_escalations", 0, MAX_ESCALATIONS)
+        check_choice(self.deadline_policy, "SimConfig.deadline_policy", DEADLINE_POLICIES)
+        if self.horizon is not None:
+            check_real(self.horizon, "SimConfig.horizon", 0.0, lo_open=True)
+        check_real(self.warmup, "SimConfig.warmup", 0.0)
         _check(
             self.horizon is None or self.warmup < self.horizon,
             "SimConfig.warmup",
@@ -382,3 +340,4 @@ class SimConfig:
             "WorkloadConfig.n_jobs",
             "None needs a SimConfig.horizon (or a trace) to end the arrivals",
         )
+        check_arrival_work(self.workload, self.horizon)

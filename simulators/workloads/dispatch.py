@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from polystep.validate import check_bool, check_int, check_real, fail
+
 
 class JobView(NamedTuple):
     """What a policy sees of a job."""
@@ -106,9 +108,7 @@ class PowerOfChoices:
     """Sample `d` distinct workers at random and join the least loaded of them; never escalates."""
 
     def __init__(self, d: int = 2) -> None:
-        if not isinstance(d, int) or d < 1:
-            raise ValueError(f"policy_options.d: must be an int >= 1, got {d!r}")
-        self.d = d
+        self.d = check_int(d, "SimConfig.policy_options.d", 1)
 
     def __call__(self, job: JobView, workers: Sequence[WorkerView], rng: np.random.Generator) -> int | None:
         if job.attempt:
@@ -125,13 +125,9 @@ class SizeAware:
     """
 
     def __init__(self, threshold: int = 60, small: Sequence[str] = ("rc2",), escalate: bool = False) -> None:
-        if not isinstance(threshold, (int, float)) or threshold < 0:
-            raise ValueError(f"policy_options.threshold: must be a number >= 0, got {threshold!r}")
-        if isinstance(small, str) or not all(isinstance(s, str) for s in small):
-            raise ValueError(f"policy_options.small: must be a sequence of solver names, got {small!r}")
-        self.threshold = threshold
-        self.small = tuple(small)
-        self.escalate = escalate
+        self.threshold = check_real(threshold, "SimConfig.policy_options.threshold", 0.0, allow_inf=True)
+        self.small = _names(small, "SimConfig.policy_options.small")
+        self.escalate = check_bool(escalate, "SimConfig.policy_options.escalate")
 
     def __call__(self, job: JobView, workers: Sequence[WorkerView], rng: np.random.Generator) -> int | None:
         if job.attempt:
@@ -153,9 +149,7 @@ class Cascade:
     """
 
     def __init__(self, tiers: Sequence[str] | None = None) -> None:
-        if tiers is not None and (isinstance(tiers, str) or not all(isinstance(t, str) for t in tiers)):
-            raise ValueError(f"policy_options.tiers: must be a sequence of solver names, got {tiers!r}")
-        self.tiers = None if tiers is None else tuple(tiers)
+        self.tiers = None if tiers is None else _names(tiers, "SimConfig.policy_options.tiers")
 
     def __call__(self, job: JobView, workers: Sequence[WorkerView], rng: np.random.Generator) -> int | None:
         tiers = self.tiers or tuple(dict.fromkeys(w.solver for w in workers))
@@ -166,6 +160,13 @@ class Cascade:
         if job.attempt >= len(groups):
             return None
         return _least_loaded(groups[job.attempt], rng)
+
+
+def _names(value, field: str) -> tuple[str, ...]:
+    """A tuple or list of solver names (strings)."""
+    if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+        fail(field, f"must be a sequence of solver names, got {value!r}")
+    return tuple(value)
 
 
 POLICIES: dict[str, Callable[..., Policy]] = {
@@ -180,6 +181,8 @@ POLICIES: dict[str, Callable[..., Policy]] = {
 
 def make_policy(policy: str | Policy, options: dict | None = None) -> Policy:
     """A fresh policy from a name in POLICIES (keyword `options`) or a user callable (reset if it can)."""
+    if options is not None and not isinstance(options, dict):
+        fail("SimConfig.policy_options", f"must be a dict, got {options!r}")
     options = dict(options or {})
     if callable(policy):
         if options:
@@ -187,7 +190,7 @@ def make_policy(policy: str | Policy, options: dict | None = None) -> Policy:
         if hasattr(policy, "reset"):
             policy.reset()
         return policy
-    if policy not in POLICIES:
+    if not isinstance(policy, str) or policy not in POLICIES:
         raise ValueError(f"SimConfig.policy: must be one of {', '.join(POLICIES)}, got {policy!r}")
     try:
         return POLICIES[policy](**options)

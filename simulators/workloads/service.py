@@ -39,8 +39,17 @@ class ExponentialService:
         self.n_ref = n_ref
 
     def work(self, job: JobSpec) -> float:
-        """Seconds of service the job needs at speed 1."""
-        return self.mean * (job.n / self.n_ref) ** self.size_exponent * -math.log1p(-job.hardness)
+        """Seconds of service the job needs at speed 1 (a ValueError if that overflows to inf)."""
+        try:
+            seconds = self.mean * (job.n / self.n_ref) ** self.size_exponent * -math.log1p(-job.hardness)
+        except OverflowError:
+            seconds = math.inf
+        if not math.isfinite(seconds):
+            raise ValueError(
+                f"ServiceConfig.mean: mean x (n / n_ref) ** size_exponent overflows for n={job.n} "
+                f"(mean={self.mean:g}, n_ref={self.n_ref:g}, size_exponent={self.size_exponent:g})"
+            )
+        return seconds
 
     def attempt(self, job: JobSpec, worker: WorkerConfig, budget: float) -> Attempt:
         duration = self.work(job) / worker.speed
