@@ -3,8 +3,10 @@
 Prints packet-hops simulated per wall second and simulated time per wall second for a 64-host all-to-all
 with the event-driven ports (one scheduled timeout per packet per hop) and, in the same run, with the naive
 model (one SimPy process per packet per hop, Resource-held transmitter), their ratio, and the wall time of
-the fluid model on a 1,024-host all-to-all. Usage:
-    python -m experiments.bench_datacenter [--message-bytes N] [--policy P] [--fluid-hosts 1024]
+the fluid model on a 1,024-host all-to-all. `--paper` instead times one packet-level run in the spraying
+paper's setting (256 hosts on 16 leaves x 16 spines, 400 Gb/s, 0.5 us per link, 16 MB per rank). Usage:
+    python -m experiments.bench_datacenter [--message-bytes N] [--policy P] [--transport T] [--pfc]
+                                           [--fluid-hosts 1024] [--paper] [--pattern all_to_all] [--no-naive]
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from simulators.datacenter import FabricConfig, PathConfig, SimConfig, WorkloadC
 from simulators.datacenter.packet import PacketSim
 
 
-def _square(hosts: int) -> FabricConfig:
+def _square(hosts: int, **fields) -> FabricConfig:
     side = int(round(hosts ** 0.5))
-    return FabricConfig(hosts_per_leaf=side, leaves=side, spines=side)
+    return FabricConfig(hosts_per_leaf=side, leaves=side, spines=side, **fields)
 
 
 def packet_run(config: SimConfig, naive: bool) -> dict:
@@ -44,13 +46,38 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fluid-hosts", type=int, default=1024)
     ap.add_argument("--fluid-policies", default="spray_rr,min_split")
     ap.add_argument("--fluid-message-bytes", type=int, default=64 << 20)
+    ap.add_argument("--transport", default="ideal")
+    ap.add_argument("--pfc", action="store_true")
+    ap.add_argument("--pattern", default="all_to_all")
+    ap.add_argument("--paper", action="store_true", help="256 hosts, 400 Gb/s, 16 MB per rank, packet level only")
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive-port comparison")
     args = ap.parse_args(argv)
 
-    cfg = SimConfig(fabric=_square(args.hosts),
-                    workload=WorkloadConfig(pattern="all_to_all", message_bytes=args.message_bytes),
-                    path=PathConfig(policy=args.policy), trace_interval_s=None)
-    print(f"packet level: {args.hosts}-host all-to-all, {args.message_bytes} B per rank, policy {args.policy}")
+    if args.paper:
+        fabric = _square(256, link_gbps=400.0, link_delay_s=0.5e-6, buffer_bytes=1 << 20,
+                         ecn_threshold_bytes=256 * 1024, pfc=args.pfc, pfc_xoff_bytes=512 * 1024,
+                         pfc_xon_bytes=448 * 1024)
+        cfg = SimConfig(fabric=fabric, workload=WorkloadConfig(pattern=args.pattern, message_bytes=16 << 20),
+                        path=PathConfig(policy=args.policy), transport=args.transport, trace_interval_s=None,
+                        spray_reference=False)
+        t0 = time.perf_counter()
+        r = packet_run(cfg, naive=False)
+        print(f"paper setting: 256 hosts, 400 Gb/s, {args.pattern}, 16 MB per rank, {args.policy}, {args.transport}"
+              f"{' + PFC' if args.pfc else ''}: event loop {r['wall_s']:.1f} s (total {time.perf_counter() - t0:.1f} s)"
+              f"  packet-hops {r['hops']}  {r['hops_per_s']:.0f} hops/s  CCT {r['cct_s'] * 1e6:.1f} us")
+        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        return
+
+    cfg = SimConfig(fabric=_square(args.hosts, pfc=args.pfc),
+                    workload=WorkloadConfig(pattern=args.pattern, message_bytes=args.message_bytes),
+                    path=PathConfig(policy=args.policy), trace_interval_s=None, transport=args.transport)
+    print(f"packet level: {args.hosts}-host {args.pattern}, {args.message_bytes} B per rank, policy {args.policy}, "
+          f"transport {args.transport}{' + PFC' if args.pfc else ''}")
     fast = packet_run(cfg, naive=False)
+    if args.no_naive:
+        print(f"  event-driven ports: wall {fast['wall_s']:.2f} s  packet-hops {fast['hops']}  "
+              f"{fast['hops_per_s']:.0f} hops/s  CCT {fast['cct_s'] * 1e6:.2f} us")
+        return
     naive = packet_run(cfg, naive=True)
     for name, r in (("event-driven ports", fast), ("naive process/hop", naive)):
         print(f"  {name:20s} wall {r['wall_s']:7.2f} s  packet-hops {r['hops']:9d}  "

@@ -2,6 +2,6 @@
 
 from simulators.core.monitor import Monitor
 from simulators.core.packet import Packet
-from simulators.core.port import Delivery, Port, PriorityPort, ProcessPort, SharedBuffer
+from simulators.core.port import Delivery, PausablePort, Port, PriorityPort, ProcessPort, SharedBuffer
 
-__all__ = ["Delivery", "Monitor", "Packet", "Port", "PriorityPort", "ProcessPort", "SharedBuffer"]
+__all__ = ["Delivery", "Monitor", "Packet", "PausablePort", "Port", "PriorityPort", "ProcessPort", "SharedBuffer"]

@@ -140,6 +140,15 @@ class _BasePort:
             self.trace_t.append(now)
             self.trace_bytes.append(self.backlog)
 
+    def fail(self) -> None:
+        """Take the link down: new packets are refused and packets still on it are lost (`link_down`)."""
+        self.up = False
+
+    def _lost(self, pkt: Packet) -> None:
+        self.drops += 1
+        if self.monitor is not None:
+            self.monitor.drop(pkt.kind, pkt.size, "link_down")
+
     def _transmitted(self, start: float, end: float, size: int) -> None:
         self.busy_s += end - start
         if self.tx_log is not None:
@@ -210,7 +219,10 @@ class Port(_BasePort):
         pkt = event._value
         self.packets_out += 1
         self.bytes_out += pkt.size
-        self.sink(pkt)
+        if self.up:
+            self.sink(pkt)
+        else:
+            self._lost(pkt)
 
 
 class ProcessPort(_BasePort):
@@ -249,7 +261,10 @@ class ProcessPort(_BasePort):
         yield env.timeout(self.delay)
         self.packets_out += 1
         self.bytes_out += pkt.size
-        self.sink(pkt)
+        if self.up:
+            self.sink(pkt)
+        else:
+            self._lost(pkt)
 
 
 class PriorityPort(_BasePort):
@@ -301,5 +316,107 @@ class PriorityPort(_BasePort):
         pkt = event._value
         self.packets_out += 1
         self.bytes_out += pkt.size
-        self.sink(pkt)
+        if self.up:
+            self.sink(pkt)
+        else:
+            self._lost(pkt)
 
+
+
+class PausablePort(PriorityPort):
+    """PriorityPort that priority flow control can pause (lossless fabrics).
+
+    `enable_pfc(xoff, xon, far_egress)` makes the far end a PFC switch: it counts the bytes this port
+    delivered that it still holds (until they finish leaving one of its egress ports, which call
+    `release`), pauses this port (one propagation delay later) when they reach `xoff` and resumes it below
+    `xon`. A paused port finishes the packet on the wire and then sends nothing. Counted: pause frames,
+    pauses emitted while one of the switch's own egress ports was paused (propagation), packets held
+    behind a pause (head-of-line blocking), and the time paused.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pfc = False
+        self.paused = False
+        self.ingress = 0
+        self.xoff_sent = False
+        self.pauses = 0
+        self.propagated_pauses = 0
+        self.hol_packets = 0
+        self.paused_s = 0.0
+        self._paused_since = 0.0
+        self.max_ingress = 0
+
+    def enable_pfc(self, xoff: float, xon: float, far_egress: list) -> None:
+        """Let the switch at the far end pause this port at `xoff` held bytes and resume it at `xon`."""
+        self.pfc = True
+        self.xoff, self.xon = xoff, xon
+        self.far_egress = far_egress
+
+    def send(self, pkt: Packet) -> bool:
+        """Enqueue `pkt` (counted as head-of-line blocked while paused); returns False if it was dropped."""
+        now = self.env._now
+        if not self._admit(pkt, now):
+            self._release_upstream(pkt)
+            return False
+        self._account(pkt, now)
+        (self._high if pkt.kind in self.priority_kinds else self._low).append(pkt)
+        if self.paused:
+            self.hol_packets += 1
+        elif not self._busy:
+            self._next(now)
+        return True
+
+    def _next(self, now: float) -> None:
+        if self.paused:
+            self._busy = False
+            return
+        super()._next(now)
+
+    def _done(self, event) -> None:
+        self._release_upstream(event._value)
+        super()._done(event)
+
+    def _release_upstream(self, pkt: Packet) -> None:
+        if pkt.hop > 0:
+            upstream = pkt.route[pkt.hop - 1]
+            if getattr(upstream, "pfc", False):
+                upstream.release(pkt.size)
+
+    def _arrive(self, event) -> None:
+        pkt = event._value
+        if self.pfc and self.up:
+            self.ingress += pkt.size
+            if self.ingress > self.max_ingress:
+                self.max_ingress = self.ingress
+            if not self.xoff_sent and self.ingress >= self.xoff:
+                self.xoff_sent = True
+                self.pauses += 1
+                if any(p.paused for p in self.far_egress):
+                    self.propagated_pauses += 1
+                self.env.schedule(Delivery(None, self._pause), NORMAL, self.delay)
+        super()._arrive(event)
+
+    def release(self, size: int) -> None:
+        """The far-end switch sent on (or dropped) `size` bytes that came in over this link."""
+        self.ingress -= size
+        if self.xoff_sent and self.ingress <= self.xon:
+            self.xoff_sent = False
+            self.env.schedule(Delivery(None, self._resume), NORMAL, self.delay)
+
+    def _pause(self, _event) -> None:
+        if not self.paused:
+            self.paused = True
+            self._paused_since = self.env._now
+            self.hol_packets += len(self._high) + len(self._low)
+
+    def _resume(self, _event) -> None:
+        if self.paused:
+            self.paused = False
+            self.paused_s += self.env._now - self._paused_since
+            if not self._busy:
+                self._next(self.env._now)
+
+    def paused_time(self, now: float) -> float:
+        """Seconds spent paused up to `now` (an ongoing pause counts up to now)."""
+        return self.paused_s + (now - self._paused_since if self.paused else 0.0)

@@ -4,6 +4,7 @@ from simulators.datacenter.config import (
     PATTERNS,
     PLACEMENTS,
     POLICIES,
+    TRANSPORTS,
     FabricConfig,
     PathConfig,
     SimConfig,
@@ -16,5 +17,5 @@ from simulators.datacenter.topology import Fabric
 
 __all__ = [
     "PATTERNS", "PLACEMENTS", "POLICIES", "Fabric", "FabricConfig", "PacketSim", "PathConfig", "Result",
-    "SimConfig", "WorkloadConfig", "fluid", "simulate",
+    "SimConfig", "TRANSPORTS", "WorkloadConfig", "fluid", "simulate",
 ]

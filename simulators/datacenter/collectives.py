@@ -3,7 +3,7 @@
 A plan lists transfers (job, step, src rank -> dst rank, bytes) as numpy arrays. Rank r of a job starts
 step k once it has received every transfer of step k-1 addressed to it (step 0 starts after the rank's
 start jitter). Patterns: ring / halving-doubling / direct all-reduce, all-to-all, ring all-gather,
-permutation (a random derangement).
+permutation (a random derangement), single flow (rank 0 sends its buffer to rank 1; the others idle).
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def pattern_steps(pattern: str, ranks: int, message: int, rng: np.random.Generat
         return [_all_pairs(n, _chunk(message, n)), _all_pairs(n, _chunk(message, n))]
     if pattern == "all_to_all":
         return [_all_pairs(n, _chunk(message, n))]
+    if pattern == "single_flow":
+        return [(np.array([0]), np.array([1]), np.array([message]))]
     if pattern == "permutation":
         perm = rng.permutation(n)
         while np.any(perm == np.arange(n)):  # a derangement: nobody sends to itself

@@ -5,11 +5,14 @@ Every `validate()` raises ValueError naming the offending field and its allowed 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-POLICIES = ("ecmp", "subflows", "spray_rr", "spray_random", "min_split")
-PATTERNS = ("ring_allreduce", "hd_allreduce", "direct_allreduce", "all_to_all", "all_gather", "permutation")
+from polystep.validate import check_bool, check_choice, check_int, check_real, fail
+
+POLICIES = ("ecmp", "subflows", "spray_rr", "spray_random", "min_split", "reps")
+TRANSPORTS = ("ideal", "go_back_n", "selective_repeat")
+PATTERNS = ("ring_allreduce", "hd_allreduce", "direct_allreduce", "all_to_all", "all_gather", "permutation",
+            "single_flow")
 PLACEMENTS = ("sequential", "random")
 
 
@@ -19,18 +22,15 @@ def _require(ok: bool, name: str, message: str) -> None:
 
 
 def _int_at_least(value, name: str, low: int) -> None:
-    _require(isinstance(value, int) and not isinstance(value, bool) and value >= low, name,
-             f"must be an integer >= {low}, got {value!r}")
+    check_int(value, name, low)
 
 
 def _positive(value, name: str) -> None:
-    _require(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, name,
-             f"must be a finite number > 0, got {value!r}")
+    check_real(value, name, 0.0, lo_open=True)
 
 
 def _non_negative(value, name: str) -> None:
-    _require(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0, name,
-             f"must be a finite number >= 0, got {value!r}")
+    check_real(value, name, 0.0)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,10 @@ class FabricConfig:
     """A leaf-spine (2-tier Clos) fabric: `leaves` ToRs with `hosts_per_leaf` hosts each, `spines` spines.
 
     Every leaf links to every spine once. Oversubscription: fewer spines than hosts per leaf, or
-    `uplink_gbps` below `link_gbps`. `failed_links` lists (leaf, spine) pairs whose link is down both ways.
+    `uplink_gbps` below `link_gbps`. `failed_links` lists (leaf, spine) pairs whose link is down both ways
+    from the start; `fail_at` lists (leaf, spine, time_s) links that go down both ways during the run.
+    pfc: a lossless fabric with priority flow control; a switch pauses the port feeding one of its ingress
+    links once the bytes it holds from that link reach `pfc_xoff_bytes` and resumes it below `pfc_xon_bytes`.
     """
 
     hosts_per_leaf: int = 4
@@ -53,6 +56,10 @@ class FabricConfig:
     mtu_bytes: int = 4096
     switch_ports: int | None = None
     failed_links: tuple[tuple[int, int], ...] = ()
+    pfc: bool = False
+    pfc_xoff_bytes: int = 192 * 1024
+    pfc_xon_bytes: int = 160 * 1024
+    fail_at: tuple[tuple[int, int, float], ...] = ()
 
     @property
     def hosts(self) -> int:
@@ -77,6 +84,7 @@ class FabricConfig:
         _non_negative(self.link_delay_s, "FabricConfig.link_delay_s")
         _int_at_least(self.mtu_bytes, "FabricConfig.mtu_bytes", 64)
         _int_at_least(self.buffer_bytes, "FabricConfig.buffer_bytes", self.mtu_bytes)
+        check_bool(self.shared_buffer, "FabricConfig.shared_buffer")
         if self.ecn_threshold_bytes is not None:
             _int_at_least(self.ecn_threshold_bytes, "FabricConfig.ecn_threshold_bytes", 0)
             _require(self.ecn_threshold_bytes <= self.buffer_bytes, "FabricConfig.ecn_threshold_bytes",
@@ -89,6 +97,8 @@ class FabricConfig:
                      f"(hosts_per_leaf + spines = {leaf_ports})")
             _require(self.leaves <= self.switch_ports, "FabricConfig.switch_ports",
                      f"= {self.switch_ports} is fewer than a spine needs (leaves = {self.leaves})")
+        if not isinstance(self.failed_links, (tuple, list)):
+            fail("FabricConfig.failed_links", f"must be a tuple of (leaf, spine) pairs, got {self.failed_links!r}")
         seen = set()
         for item in self.failed_links:
             ok = (isinstance(item, (tuple, list)) and len(item) == 2
@@ -101,6 +111,21 @@ class FabricConfig:
                      f"spine in [0, {self.spines})")
             _require(tuple(item) not in seen, "FabricConfig.failed_links", f"lists {tuple(item)} twice")
             seen.add(tuple(item))
+        check_bool(self.pfc, "FabricConfig.pfc")
+        check_int(self.pfc_xoff_bytes, "FabricConfig.pfc_xoff_bytes", self.mtu_bytes,
+                  self.buffer_bytes if self.pfc else None)
+        check_int(self.pfc_xon_bytes, "FabricConfig.pfc_xon_bytes", 0, self.pfc_xoff_bytes)
+        if not isinstance(self.fail_at, (tuple, list)):
+            fail("FabricConfig.fail_at", f"must be a tuple of (leaf, spine, time_s) triples, got {self.fail_at!r}")
+        for item in self.fail_at:
+            if not (isinstance(item, (tuple, list)) and len(item) == 3):
+                fail("FabricConfig.fail_at", f"entries must be (leaf, spine, time_s) triples, got {item!r}")
+            check_int(item[0], "FabricConfig.fail_at leaf", 0, self.leaves - 1)
+            check_int(item[1], "FabricConfig.fail_at spine", 0, self.spines - 1)
+            check_real(item[2], "FabricConfig.fail_at time_s", 0.0)
+            _require((item[0], item[1]) not in seen, "FabricConfig.fail_at",
+                     f"entry {tuple(item)} names a link already in failed_links")
+        seen = seen | {(int(x[0]), int(x[1])) for x in self.fail_at}
         if self.leaves > 1:
             for leaf in range(self.leaves):
                 up = [s for s in range(self.spines) if (leaf, s) not in seen]
@@ -160,23 +185,38 @@ class PathConfig:
     """Path selection: `policy` in POLICIES; `subflows` is k for the `subflows` policy.
 
     failure_aware: policies choose only among spines whose links on the path are up; otherwise they choose
-    among all spines and packets sent onto a failed link are dropped (reason `link_down`).
+    among all spines and packets sent onto a failed link are dropped (reason `link_down`). A link failing
+    during the run (`FabricConfig.fail_at`) is seen by failure-aware senders `detection_delay_s` later.
+    `reps`: recycled entropy packet spraying (a sender reuses the spines of ACKs that came back unmarked and
+    explores a random spine otherwise).
     """
 
     policy: str = "ecmp"
     subflows: int = 4
     failure_aware: bool = True
+    detection_delay_s: float = 100e-6
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid field."""
         _require(self.policy in POLICIES, "PathConfig.policy",
                  f"must be one of {POLICIES}, got {self.policy!r}")
         _int_at_least(self.subflows, "PathConfig.subflows", 1)
+        check_bool(self.failure_aware, "PathConfig.failure_aware")
+        check_real(self.detection_delay_s, "PathConfig.detection_delay_s", 0.0)
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """One simulation: fabric, workload, path selection, and the DCTCP-style transport's parameters."""
+    """One simulation: fabric, workload, path selection, and the DCTCP-style transport's parameters.
+
+    transport: how the receiver handles reordering and the sender recovers losses. `ideal` accepts any
+    order (per-packet selective ACKs, losses resent after a timeout); `go_back_n` accepts only the next
+    expected packet, discards later ones and NAKs the gap once, and the sender resends everything from the
+    gap (as RoCE NICs without selective repeat); `selective_repeat` buffers up to `reorder_window_pkts`
+    packets past the next expected one, drops arrivals beyond it and NAKs them, and the sender resends
+    exactly the NAKed packets. spray_reference: also run the fluid ideal-spraying reference
+    (`Result.spray_fluid_cct_s`; costs a fluid run).
+    """
 
     fabric: FabricConfig = field(default_factory=FabricConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
@@ -189,6 +229,9 @@ class SimConfig:
     max_time_s: float = 1.0
     trace_interval_s: float | None = 0.5e-6
     log_transmissions: bool = False
+    transport: str = "ideal"
+    reorder_window_pkts: int = 64
+    spray_reference: bool = True
 
     def validate(self) -> None:
         """Validate every part; raise ValueError naming the first invalid field."""
@@ -198,11 +241,14 @@ class SimConfig:
         self.workload.validate(self.fabric.hosts)
         self.path.validate()
         _positive(self.init_cwnd_pkts, "SimConfig.init_cwnd_pkts")
-        _require(0 < self.dctcp_g <= 1, "SimConfig.dctcp_g", f"must be in (0, 1], got {self.dctcp_g!r}")
+        check_real(self.dctcp_g, "SimConfig.dctcp_g", 0.0, 1.0, lo_open=True)
         _positive(self.min_rto_s, "SimConfig.min_rto_s")
-        _require(self.max_rto_s >= self.min_rto_s, "SimConfig.max_rto_s",
-                 f"must be >= min_rto_s ({self.min_rto_s}), got {self.max_rto_s}")
+        check_real(self.max_rto_s, "SimConfig.max_rto_s", self.min_rto_s)
         _int_at_least(self.ack_bytes, "SimConfig.ack_bytes", 1)
         _positive(self.max_time_s, "SimConfig.max_time_s")
         if self.trace_interval_s is not None:
             _positive(self.trace_interval_s, "SimConfig.trace_interval_s")
+        check_bool(self.log_transmissions, "SimConfig.log_transmissions")
+        check_choice(self.transport, "SimConfig.transport", TRANSPORTS)
+        check_int(self.reorder_window_pkts, "SimConfig.reorder_window_pkts", 1)
+        check_bool(self.spray_reference, "SimConfig.spray_reference")

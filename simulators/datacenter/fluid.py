@@ -15,6 +15,7 @@ import heapq
 import numba
 import numpy as np
 
+from simulators.datacenter.bounds import lower_bound
 from simulators.datacenter.collectives import Plan, Progress, build_plan
 from simulators.datacenter.config import SimConfig
 from simulators.datacenter.paths import LOCAL, Subflows, assign, ideal_policy, link_loads
@@ -228,13 +229,23 @@ class FluidNetwork:
         return rate[idx]
 
     def latency(self, config: SimConfig) -> np.ndarray:
-        """Per subflow: propagation over every hop plus store-and-forward of one MTU after the first."""
+        """Per subflow: propagation over every hop plus store-and-forward of its largest packet.
+
+        A pipelined transfer of C bytes in packets of at most P bytes over hops of rates b_1..b_h, whose
+        bottleneck stage is j (a sprayed subflow's spine stages run its n spines in parallel at n b), finishes
+        C / rate + sum_i min(C, P) / b_i - min(C, P) / b_j + h d after it starts: every hop but the bottleneck
+        adds one largest packet (min(C, P) bytes, so a transfer below one MTU is not charged a full MTU). The
+        fluid rate supplies the C / rate term.
+        """
         cfg = config.fabric
-        mtu_bits = cfg.mtu_bytes * 8.0
-        host_ser = mtu_bits / (cfg.link_gbps * 1e9)
-        up_ser = mtu_bits / (cfg.uplink_rate_gbps * 1e9)
-        local = 2 * cfg.link_delay_s + host_ser
-        remote = 4 * cfg.link_delay_s + 2 * up_ser + host_ser
+        largest = np.minimum(self.size, float(cfg.mtu_bytes))
+        host = cfg.link_gbps * 1e9 / 8.0
+        up = cfg.uplink_rate_gbps * 1e9 / 8.0
+        n_spines = np.maximum(self.weights[self.k].astype(bool).sum(axis=1), 1)
+        spine_is_bottleneck = n_spines * up < host
+        bottleneck_hop = np.where(spine_is_bottleneck, up, host)
+        local = 2 * cfg.link_delay_s + largest / host
+        remote = 4 * cfg.link_delay_s + largest * (2 / host + 2 / up - 1 / bottleneck_hop)
         return np.where(self.local, local, remote)
 
 
@@ -321,8 +332,15 @@ def fluid_cct(config: SimConfig, fabric: Fabric, plan: Plan, subflows: Subflows)
 
 
 def fluid(config: SimConfig, seed: int = 0) -> Result:
-    """Flow-level simulation of `config` (seed: placement, permutation, hash choices) -> Result."""
+    """Flow-level simulation of `config` (seed: placement, permutation, hash choices) -> Result.
+
+    The fluid model shares links max-min fairly: it has no transport (`transport`, PFC and ECN do not apply)
+    and takes failed links only from the start (`failed_links`).
+    """
     config.validate()
+    if config.fabric.fail_at:
+        raise ValueError("FabricConfig.fail_at: links failing during a run are simulated at the packet level "
+                         "only; the fluid model takes failures from the start (failed_links)")
     fabric = Fabric(config.fabric)
     plan = build_plan(config.workload, fabric.n_hosts, seed)
     subflows = assign(fabric, plan, config.path, seed)
@@ -331,13 +349,14 @@ def fluid(config: SimConfig, seed: int = 0) -> Result:
     cct = max(job_cct)
     ideal_path = ideal_policy(config.path)
     if ideal_path == config.path:
-        ideal = cct
+        spray = cct
     else:
-        ideal = fluid_cct(config, fabric, plan, assign(fabric, plan, ideal_path, seed))
-    return _fluid_result(config, fabric, plan, subflows, progress, cct, ideal)
+        spray = fluid_cct(config, fabric, plan, assign(fabric, plan, ideal_path, seed))
+    bound = lower_bound(config, fabric, plan, subflows)
+    return _fluid_result(config, fabric, plan, subflows, progress, cct, bound, spray)
 
 
-def _fluid_result(config, fabric, plan, subflows, progress, cct, ideal) -> Result:
+def _fluid_result(config, fabric, plan, subflows, progress, cct, ideal, spray) -> Result:
     loads = link_loads(fabric, subflows)
     max_load, max_fabric = load_metrics(fabric, loads)
     fct = progress.received_s - progress.launched_s
@@ -349,4 +368,5 @@ def _fluid_result(config, fabric, plan, subflows, progress, cct, ideal) -> Resul
         job_cct_s=progress.job_cct(), flow_completion_s=fct, link_bytes=link_bytes,
         data_link_bytes=dict(link_bytes), max_link_load=max_load, max_fabric_load=max_fabric,
         subflows_per_host=per_host, extra_subflows=extra, sim_time_s=cct if np.isfinite(cct) else 0.0,
+        spray_fluid_cct_s=spray,
     )

@@ -4,8 +4,11 @@ Every directed link is a `simulators.core.Port` (FIFO, serialization at the link
 drop-tail buffer; switch egress ports mark ECN above a threshold). A packet carries its source route; a
 port's single scheduled timeout delivers it to the next port (no process per packet). Each subflow is a
 DCTCP-style sender (window in packets, per-packet selective ACKs echoing ECN, alpha-weighted window cuts,
-slow start / additive increase, RFC 6298 RTO with backoff; lost packets are retransmitted on timeout
-only) and a receiver that accepts any order and counts out-of-order arrivals.
+slow start / additive increase, RFC 6298 RTO with backoff) and a receiver whose ordering rule is the
+config's `transport`: `ideal` accepts any order (losses resent after a timeout), `go_back_n` discards
+out-of-order arrivals and NAKs the gap (the sender resends everything from it), `selective_repeat` keeps a
+bounded reorder window and NAKs arrivals beyond it (the sender resends just those). With `FabricConfig.pfc`
+the ports pause and resume (lossless fabric); `FabricConfig.fail_at` takes links down during the run.
 """
 
 from __future__ import annotations
@@ -18,11 +21,22 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from simulators.core import Monitor, Packet, Port, PriorityPort, SharedBuffer
+from simulators.core import Monitor, Packet, PausablePort, Port, PriorityPort, SharedBuffer
+from simulators.datacenter.bounds import lower_bound
 from simulators.datacenter.collectives import Plan, Progress, build_plan
 from simulators.datacenter.config import SimConfig
 from simulators.datacenter.fluid import fluid_cct
-from simulators.datacenter.paths import FIXED, LOCAL, SPRAY_RR, Subflows, assign, ideal_policy, link_loads
+from simulators.datacenter.paths import (
+    FIXED,
+    LOCAL,
+    REPS,
+    SPRAY_RANDOM,
+    SPRAY_RR,
+    Subflows,
+    assign,
+    ideal_policy,
+    link_loads,
+)
 from simulators.datacenter.result import Result, load_metrics, subflow_stats
 from simulators.datacenter.topology import Fabric
 
@@ -33,7 +47,8 @@ class _Flow:
     __slots__ = (
         "sid", "tid", "src", "dst", "npkts", "last_size", "mode", "spines", "nsp", "rr", "cwnd", "ssthresh",
         "alpha", "acked", "n_acked", "inflight", "next_new", "retx", "win_acks", "win_marked", "win_size",
-        "srtt", "rttvar", "rto", "timer", "done", "rcv", "n_rcv", "next_exp", "started",
+        "srtt", "rttvar", "rto", "timer", "done", "rcv", "n_rcv", "next_exp", "started", "snd_una", "high",
+        "nak_sent", "rewind_at", "ent", "a", "b",
     )
 
 
@@ -72,6 +87,20 @@ class PacketSim:
         self.min_rto, self.max_rto = config.min_rto_s, config.max_rto_s
         self.init_cwnd = config.init_cwnd_pkts
         del mtu_bits
+        self.transport = config.transport
+        self.window = config.reorder_window_pkts
+        self.retx_bytes = 0
+        self.gbn_discards = 0
+        self.gbn_rewinds = 0
+        self.reorder_drops = 0
+        self.naks = 0
+        self.dead: set[tuple[int, int]] = set()  # (leaf, spine) failures that senders know about
+        self.failed_at: dict[tuple[int, int], float] = {}
+        self._on_ack = self._on_ack_ideal
+        if config.transport == "go_back_n":
+            self._on_data, self._on_ack, self._pump = self._on_data_gbn, self._on_ack_gbn, self._pump_gbn
+        elif config.transport == "selective_repeat":
+            self._on_data, self._on_ack = self._on_data_sr, self._on_ack_sr
 
     # --- network ----------------------------------------------------------------------------------------
     def _build_ports(self, port_cls, nic_port_cls) -> list:
@@ -79,17 +108,21 @@ class PacketSim:
         fab = self.fabric
         ports: list = [None] * fab.n_links
         shared: dict[str, SharedBuffer] = {}
+        if cfg.pfc:
+            port_cls = nic_port_cls = PausablePort
         for u, v, data in fab.graph.edges(data=True):
             switch = not u.startswith("h")
             pool = None
             buffer = math.inf
-            if switch:
+            if switch and cfg.pfc:
+                buffer = math.inf  # lossless: pauses bound what each ingress holds
+            elif switch:
                 buffer = cfg.buffer_bytes
                 if cfg.shared_buffer:
                     n_ports = fab.graph.out_degree(u)
                     pool = shared.setdefault(u, SharedBuffer(cfg.buffer_bytes * n_ports))
                     buffer = cfg.buffer_bytes * n_ports
-            extra = {} if switch else {"priority_kinds": frozenset({"ack"})}
+            extra = {} if switch and not cfg.pfc else {"priority_kinds": frozenset({"ack"})}
             ports[data["index"]] = (port_cls if switch else nic_port_cls)(
                 self.env, (u, v), data["rate_bps"], data["delay_s"], buffer_bytes=buffer,
                 ecn_bytes=cfg.ecn_threshold_bytes if switch else None, monitor=self.monitor,
@@ -97,7 +130,20 @@ class PacketSim:
                 trace_interval_s=self.config.trace_interval_s if switch else None,
                 log_transmissions=self.config.log_transmissions, **extra,
             )
+        if cfg.pfc:
+            self._wire_pfc(ports)
         return ports
+
+    def _wire_pfc(self, ports: list) -> None:
+        """Every port whose far end is a switch is paused by that switch's ingress accounting for it."""
+        cfg = self.config.fabric
+        egress_of: dict[str, list] = {}
+        for port in ports:
+            egress_of.setdefault(port.name[0], []).append(port)
+        for port in ports:
+            far = port.name[1]
+            if not far.startswith("h"):
+                port.enable_pfc(cfg.pfc_xoff_bytes, cfg.pfc_xon_bytes, egress_of.get(far, []))
 
     def _route(self, src: int, dst: int, sp: int) -> tuple:
         key = (src, dst, sp)
@@ -139,6 +185,9 @@ class PacketSim:
         spines = sub.sets[sub.set_id[i]]
         off = int(sub.offset[i])
         f.spines = spines[off:] + spines[:off] if spines else (-1,)
+        f.a, f.b = f.src // self.fabric.hosts_per_leaf, f.dst // self.fabric.hosts_per_leaf
+        if self.dead and f.mode != LOCAL and self.config.path.failure_aware:
+            f.spines = self._alive(f, f.spines)
         f.nsp = len(f.spines)
         f.rr = 0
         f.cwnd = float(self.init_cwnd)
@@ -160,6 +209,10 @@ class PacketSim:
         f.n_rcv = 0
         f.next_exp = 0
         f.started = self.env.now
+        f.snd_una = f.high = 0
+        f.nak_sent = False
+        f.rewind_at = -1.0
+        f.ent = deque() if f.mode == REPS else None
         self.flows.append(f)
         self._pump(f)
 
@@ -194,10 +247,14 @@ class PacketSim:
             elif mode == SPRAY_RR:
                 sp = f.spines[f.rr % f.nsp]
                 f.rr += 1
-            else:
+            elif mode == SPRAY_RANDOM or not f.ent:
                 sp = f.spines[int(self.rng.random() * f.nsp)]
+            else:
+                sp = f.ent.popleft()
             route = self._routes.get((f.src, f.dst, sp)) or self._route(f.src, f.dst, sp)
             size = self.mtu if seq < f.npkts - 1 else f.last_size
+            if retx:
+                self.retx_bytes += size
             pkt = Packet("data", f.src, f.dst, size, f, seq, route, now, (sp, retx))
             inflight[seq] = now
             self.n_inj_data += 1
@@ -220,10 +277,16 @@ class PacketSim:
         now = self.env._now
         deadline = now - f.rto * (1 - 1e-9)
         if next(iter(f.inflight.values())) <= deadline:
-            lost = [seq for seq, sent in f.inflight.items() if sent <= deadline]
-            for seq in lost:
-                del f.inflight[seq]
-                f.retx.append(seq)
+            if self.transport == "go_back_n":
+                f.inflight.clear()
+                f.next_new = f.snd_una
+                f.rewind_at = now
+                self.gbn_rewinds += 1
+            else:
+                lost = [seq for seq, sent in f.inflight.items() if sent <= deadline]
+                for seq in lost:
+                    del f.inflight[seq]
+                    f.retx.append(seq)
             self.timeouts += 1
             f.ssthresh = max(f.cwnd / 2.0, 2.0)
             f.cwnd = 1.0
@@ -234,7 +297,7 @@ class PacketSim:
         if f.inflight and not f.timer:
             self._arm(f, now)
 
-    def _on_ack(self, pkt: Packet) -> None:
+    def _on_ack_ideal(self, pkt: Packet) -> None:
         self.n_dlv_ack += 1
         f = pkt.flow
         seq = pkt.seq
@@ -243,7 +306,9 @@ class PacketSim:
         f.acked[seq] = 1
         f.n_acked += 1
         f.inflight.pop(seq, None)
-        ece, retx = pkt.meta
+        ece, retx, sp = pkt.meta
+        if not ece and f.ent is not None:
+            f.ent.append(sp)  # REPS: an unmarked ACK returns its path entropy for reuse
         now = self.env._now
         if not retx:  # Karn: sample only packets sent once
             rtt = now - pkt.sent_at
@@ -295,9 +360,205 @@ class PacketSim:
                 self._flow_received(f)
         sp, retx = pkt.meta
         route = self._routes.get((f.dst, f.src, sp)) or self._route(f.dst, f.src, sp)
-        ack = Packet("ack", f.dst, f.src, self.ack_bytes, f, seq, route, pkt.sent_at, (pkt.ecn, retx))
+        ack = Packet("ack", f.dst, f.src, self.ack_bytes, f, seq, route, pkt.sent_at, (pkt.ecn, retx, sp))
         self.n_inj_ack += 1
         route[0].send(ack)
+
+    def _control(self, f: _Flow, data: Packet, cum: int, nak: bool) -> None:
+        """Send an ACK (or NAK) for `data` carrying the cumulative ACK `cum`, echoing its ECN mark."""
+        sp, retx = data.meta
+        route = self._routes.get((f.dst, f.src, sp)) or self._route(f.dst, f.src, sp)
+        ack = Packet("ack", f.dst, f.src, self.ack_bytes, f, data.seq, route, data.sent_at,
+                     (data.ecn, retx, sp, cum, nak))
+        self.n_inj_ack += 1
+        if nak:
+            self.naks += 1
+        route[0].send(ack)
+
+    def _accept(self, f: _Flow, pkt: Packet) -> None:
+        f.rcv[pkt.seq] = 1
+        f.n_rcv += 1
+        self.unique_bytes += pkt.size
+        if f.n_rcv == f.npkts:
+            self._flow_received(f)
+
+    # --- transport: go-back-N -----------------------------------------------------------------------------
+    def _on_data_gbn(self, pkt: Packet) -> None:
+        """Accept only the next expected packet; discard later ones and NAK the gap once."""
+        self.n_dlv_data += 1
+        self.b_dlv_data += pkt.size
+        f = pkt.flow
+        seq = pkt.seq
+        if seq == f.next_exp:
+            f.next_exp += 1
+            f.nak_sent = False
+            self._accept(f, pkt)
+            self._control(f, pkt, f.next_exp, False)
+        elif seq > f.next_exp:
+            self.out_of_order += 1
+            self.gbn_discards += 1
+            if not f.nak_sent:
+                f.nak_sent = True
+                self._control(f, pkt, f.next_exp, True)
+        else:
+            self.duplicates += 1
+            self._control(f, pkt, f.next_exp, False)
+
+    def _pump_gbn(self, f: _Flow) -> None:
+        """Send in sequence from next_new while fewer than cwnd packets are unacknowledged."""
+        now = self.env._now
+        inflight = f.inflight
+        while f.next_new - f.snd_una < f.cwnd and f.next_new < f.npkts:
+            seq = f.next_new
+            f.next_new += 1
+            size = self.mtu if seq < f.npkts - 1 else f.last_size
+            retx = seq < f.high
+            if retx:
+                self.retransmissions += 1
+                self.retx_bytes += size
+            else:
+                f.high = seq + 1
+            sp = self._pick_spine(f)
+            route = self._routes.get((f.src, f.dst, sp)) or self._route(f.src, f.dst, sp)
+            pkt = Packet("data", f.src, f.dst, size, f, seq, route, now, (sp, retx))
+            inflight[seq] = now
+            self.n_inj_data += 1
+            self.b_inj_data += size
+            route[0].send(pkt)
+        if inflight and not f.timer:
+            self._arm(f, now)
+
+    def _pick_spine(self, f: _Flow) -> int:
+        mode = f.mode
+        if mode == FIXED or mode == LOCAL:
+            return f.spines[0]
+        if mode == SPRAY_RR:
+            f.rr += 1
+            return f.spines[(f.rr - 1) % f.nsp]
+        if mode == REPS and f.ent:
+            return f.ent.popleft()
+        return f.spines[int(self.rng.random() * f.nsp)]
+
+    def _on_ack_gbn(self, pkt: Packet) -> None:
+        """Cumulative ACK; a NAK for a packet sent after the last rewind resends everything from the gap."""
+        self.n_dlv_ack += 1
+        f = pkt.flow
+        if f.done:
+            return
+        ece, retx, sp, cum, nak = pkt.meta
+        if not ece and f.ent is not None:
+            f.ent.append(sp)
+        now = self.env._now
+        if cum > f.snd_una:
+            newly = cum - f.snd_una
+            for seq in range(f.snd_una, cum):
+                f.inflight.pop(seq, None)
+            f.snd_una = cum
+            if not retx and not nak:
+                self._rtt_sample(f, now - pkt.sent_at)
+            self._dctcp(f, newly, ece)
+            if cum == f.npkts:
+                f.done = True
+                return
+        if nak and pkt.sent_at >= f.rewind_at and f.next_new > cum:
+            f.inflight.clear()
+            f.next_new = cum
+            f.rewind_at = now
+            self.gbn_rewinds += 1
+        self._pump(f)
+
+    def _rtt_sample(self, f: _Flow, rtt: float) -> None:
+        if f.srtt is None:
+            f.srtt, f.rttvar = rtt, rtt / 2.0
+        else:
+            f.rttvar = 0.75 * f.rttvar + 0.25 * abs(f.srtt - rtt)
+            f.srtt = 0.875 * f.srtt + 0.125 * rtt
+        f.rto = min(max(self.min_rto, f.srtt + 4.0 * f.rttvar), self.max_rto)
+
+    def _dctcp(self, f: _Flow, newly: int, ece: bool) -> None:
+        """DCTCP window update for `newly` acknowledged packets whose ACK echoed `ece`."""
+        f.win_acks += newly
+        if ece:
+            f.win_marked += newly
+        if f.win_acks >= f.win_size:
+            frac = f.win_marked / f.win_acks
+            f.alpha = (1.0 - self.g) * f.alpha + self.g * frac
+            if f.win_marked:
+                f.cwnd = max(1.0, f.cwnd * (1.0 - f.alpha / 2.0))
+                f.ssthresh = f.cwnd
+            f.win_acks = f.win_marked = 0
+            f.win_size = f.cwnd
+        if not ece:
+            for _ in range(newly):
+                f.cwnd += 1.0 if f.cwnd < f.ssthresh else 1.0 / f.cwnd
+
+    # --- transport: selective repeat with a bounded reorder window ------------------------------------------
+    def _on_data_sr(self, pkt: Packet) -> None:
+        """Buffer arrivals within the reorder window, drop (and NAK) those beyond it."""
+        self.n_dlv_data += 1
+        self.b_dlv_data += pkt.size
+        f = pkt.flow
+        seq = pkt.seq
+        if f.rcv[seq]:
+            self.duplicates += 1
+        elif seq >= f.next_exp + self.window:
+            self.reorder_drops += 1
+            self._control(f, pkt, f.next_exp, True)
+            return
+        else:
+            if seq != f.next_exp:
+                self.out_of_order += 1
+            else:
+                nxt = seq + 1
+                rcv = f.rcv
+                while nxt < f.npkts and rcv[nxt]:
+                    nxt += 1
+                f.next_exp = nxt
+            self._accept(f, pkt)
+        self._control(f, pkt, f.next_exp, False)
+
+    def _on_ack_sr(self, pkt: Packet) -> None:
+        """Selective ACK as the ideal receiver's; a NAK puts its packet back in the retransmission queue."""
+        f = pkt.flow
+        ece, retx, sp, cum, nak = pkt.meta
+        if nak:
+            self.n_dlv_ack += 1
+            if not f.done and not f.acked[pkt.seq] and f.inflight.pop(pkt.seq, None) is not None:
+                f.retx.append(pkt.seq)
+                self._pump(f)
+            return
+        pkt.meta = (ece, retx, sp)
+        self._on_ack_ideal(pkt)
+
+    # --- failures ---------------------------------------------------------------------------------------
+    def _alive(self, f: _Flow, spines: tuple) -> tuple:
+        """`spines` without those whose links to f's leaves are known down; a fixed path moves to a live one."""
+        dead = self.dead
+        a, b = f.a, f.b
+        keep = tuple(sp for sp in spines if (a, sp) not in dead and (b, sp) not in dead)
+        if keep:
+            return keep
+        usable = [sp for sp in self.fabric.usable_spines(a, b) if (a, sp) not in dead and (b, sp) not in dead]
+        return (usable[f.sid % len(usable)],) if usable else spines
+
+    def _fail(self, event) -> None:
+        lf, sp = event._value
+        now = self.env._now
+        self.failed_at[(lf, sp)] = now
+        for idx in (self.fabric.uplink(lf, sp), self.fabric.downlink(sp, lf)):
+            self.ports[idx].fail()
+        if self.config.path.failure_aware:
+            Timeout(self.env, self.config.path.detection_delay_s, (lf, sp)).callbacks.append(self._detect)
+
+    def _detect(self, event) -> None:
+        self.dead.add(event._value)
+        for f in self.flows:
+            if not f.done and f.mode != LOCAL:
+                spines = self._alive(f, f.spines)
+                if spines != f.spines:
+                    f.spines, f.nsp = spines, len(spines)
+                if f.ent:
+                    f.ent = deque(sp for sp in f.ent if sp in spines)
 
     # --- run --------------------------------------------------------------------------------------------
     def run(self) -> Result:
@@ -310,11 +571,13 @@ class PacketSim:
         """Schedule the ranks' starts and the time limit (then `env.run(until=self._stop)`)."""
         for rank, t0 in enumerate(self.plan.start_s):
             Timeout(self.env, float(t0), rank).callbacks.append(self._start_rank)
+        for lf, sp, t in self.config.fabric.fail_at:
+            Timeout(self.env, float(t), (int(lf), int(sp))).callbacks.append(self._fail)
         self._stop = self.env.event()
         Timeout(self.env, self.config.max_time_s).callbacks.append(self._halt)
 
     def collect(self) -> Result:
-        """The Result of a finished (or stopped) run, with the ideal-spraying fluid bound."""
+        """The Result of a finished (or stopped) run, with the lower bound and the ideal-spraying fluid reference."""
         return self._result()
 
     def _halt(self, _event=None) -> None:
@@ -334,7 +597,10 @@ class PacketSim:
         fab, mon, cfg = self.fabric, self.monitor, self.config
         job_cct = self.progress.job_cct()
         cct = max(job_cct)
-        ideal = fluid_cct(cfg, fab, self.plan, assign(fab, self.plan, ideal_policy(cfg.path), self.seed))
+        spray = float("nan")
+        if cfg.spray_reference:
+            spray = fluid_cct(cfg, fab, self.plan, assign(fab, self.plan, ideal_policy(cfg.path), self.seed))
+        ideal = lower_bound(cfg, fab, self.plan, self.sub)
         names = fab.link_names
         link_bytes = {names[i]: float(p.bytes_tx) for i, p in enumerate(self.ports)}
         data = np.array([p.kind_bytes.get("data", 0) for p in self.ports], dtype=float)
@@ -370,8 +636,24 @@ class PacketSim:
             out_of_order=self.out_of_order, duplicates=self.duplicates,
             data_packets=mon.injected["data"], subflows_per_host=per_host, extra_subflows=extra,
             packet_hops=sum(p.packets_tx for p in self.ports), sim_time_s=float(self.env.now),
-            conservation=conservation,
+            conservation=conservation, spray_fluid_cct_s=spray, transport=cfg.transport,
+            retransmitted_bytes=self.retx_bytes, gbn_discards=self.gbn_discards, gbn_rewinds=self.gbn_rewinds,
+            reorder_window_drops=self.reorder_drops, naks=self.naks, **self._pfc_stats(),
         )
+
+    def _pfc_stats(self) -> dict:
+        ports = [p for p in self.ports if getattr(p, "pfc", False)]
+        now = float(self.env.now)
+        tiers: dict[str, int] = {}
+        for p in ports:
+            if p.pauses:
+                kind = {"h": "host", "l": "leaf", "s": "spine"}
+                tier = f"{kind[p.name[0][0]]}->{kind[p.name[1][0]]}"
+                tiers[tier] = tiers.get(tier, 0) + p.pauses
+        return {"pfc_pauses": sum(p.pauses for p in ports),
+                "pfc_propagated_pauses": sum(p.propagated_pauses for p in ports),
+                "pfc_paused_s": sum(p.paused_time(now) for p in ports),
+                "pfc_hol_packets": sum(p.hol_packets for p in ports), "pfc_pauses_by_tier": tiers}
 
 
 def simulate(config: SimConfig, seed: int = 0) -> Result:

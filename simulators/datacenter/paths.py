@@ -1,7 +1,8 @@
 """Path selection: which spine(s) each transfer's bytes take, as transport-level subflows.
 
 Policies: `ecmp` (one hashed spine per flow), `subflows` (k equal subflows, each hashed), `spray_rr` /
-`spray_random` (one subflow whose packets go round-robin / at random over the spines), and `min_split`
+`spray_random` (one subflow whose packets go round-robin / at random over the spines), `reps` (one subflow
+whose sender recycles the spines of unmarked ACKs; at the fluid level an even spread like spraying), and `min_split`
 (per sender, step, destination leaf and flow size: n - n mod s whole flows round-robin over the s spines
 and each of the r = n mod s leftover flows split into s / gcd(r, s) equal pieces spread evenly).
 Everything is vectorized over transfers (numpy), so million-flow all-to-alls are assigned in a second.
@@ -19,8 +20,8 @@ from simulators.datacenter.collectives import Plan
 from simulators.datacenter.config import PathConfig
 from simulators.datacenter.topology import Fabric
 
-LOCAL, FIXED, SPRAY_RR, SPRAY_RANDOM = 0, 1, 2, 3
-MODE_NAMES = {LOCAL: "local", FIXED: "fixed", SPRAY_RR: "spray_rr", SPRAY_RANDOM: "spray_random"}
+LOCAL, FIXED, SPRAY_RR, SPRAY_RANDOM, REPS = 0, 1, 2, 3, 4
+MODE_NAMES = {LOCAL: "local", FIXED: "fixed", SPRAY_RR: "spray_rr", SPRAY_RANDOM: "spray_random", REPS: "reps"}
 
 
 @dataclass
@@ -112,8 +113,8 @@ def assign(fabric: Fabric, plan: Plan, path: PathConfig, seed: int) -> Subflows:
     if path.policy in ("ecmp", "subflows"):
         choice = np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0))
         set_id = np.where(is_inter, cand.spine[a, b, choice], set_id)
-    elif path.policy in ("spray_rr", "spray_random"):
-        mode[is_inter] = SPRAY_RR if path.policy == "spray_rr" else SPRAY_RANDOM
+    elif path.policy in ("spray_rr", "spray_random", "reps"):
+        mode[is_inter] = {"spray_rr": SPRAY_RR, "spray_random": SPRAY_RANDOM, "reps": REPS}[path.policy]
         set_id = np.where(is_inter, cand.set_id[a, b], set_id)
         offset = np.where(is_inter, np.minimum((u * count).astype(np.int64), np.maximum(count - 1, 0)), 0)
     elif path.policy == "min_split":
