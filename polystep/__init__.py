@@ -1,6 +1,6 @@
 """Forward-only optimizers in JAX: PolyStep (OT polytope steps) and evolution strategies, one interface."""
 
-from polystep import objectives
+from polystep import compat, objectives, sharding
 from polystep.base import BlockEvaluator, Blocks, Optimizer, map_batches, map_chunked
 from polystep.cmaes import CMAES
 from polystep.geometry import haar_rotation, template
@@ -14,5 +14,6 @@ from polystep.subspace import ColumnSubspace, DenseSubspace, Layout, LeafSpec, L
 __all__ = [
     "CMAES", "SPSA", "BlockEvaluator", "Blocks", "ColumnSubspace", "DenseSubspace", "Layout", "LeafSpec",
     "LowRankSubspace", "OpenAIES", "Optimizer", "PolyStep", "PolyStepState", "SpaceState", "haar_rotation",
-    "map_batches", "map_chunked", "minimize", "objectives", "sinkhorn_log", "softmax_weights", "template", "to_params",
+    "compat", "map_batches", "map_chunked", "minimize", "objectives", "sharding", "sinkhorn_log", "softmax_weights",
+    "template", "to_params",
 ]

@@ -23,6 +23,8 @@ from polystep.base import (
     auto_chunk,
     map_batches,
     map_chunked,
+    population_differs,
+    raise_if,
 )
 from polystep.sinkhorn import sinkhorn_log, softmax_weights
 from polystep.subspace import (
@@ -190,23 +192,41 @@ class PolyStep:
         return self._probe_blocks(state, directions), state
 
     def ask(self, key: Array, state: PolyStepState) -> tuple[PyTree, PolyStepState]:
-        """All candidates of a step as a stacked parameter pytree (leading axis N = n_blocks * V)."""
+        """All candidates of a step as a stacked parameter pytree (leading axis N = n_blocks * V).
+
+        Evaluate them as they are and pass them unchanged to `tell` (clip or round inside the loss, not here).
+        """
         blocks, state = self.ask_blocks(key, state)
-        layout = self.layout(state)
-        starts = jnp.asarray(layout.block_start)
-        population = jax.vmap(lambda i, d: _cast_like(
-            to_params(layout, state.space, _move(state.coords, starts[i], d)), state.best_params))(
-            blocks.index, blocks.delta
-        )
-        return population, state
+        return self._population(state, blocks), state
 
     def tell(self, state: PolyStepState, population: PyTree | Blocks, fitness: Array) -> PolyStepState:
-        """Update from the losses `fitness` (N,) of the candidates returned by the last `ask` / `ask_blocks`."""
+        """Update from the losses `fitness` (N,) of the candidates returned by the last `ask` / `ask_blocks`.
+
+        `population` must be what that call returned (the parameter pytree, or the Blocks): the update moves
+        along PolyStep's own probe directions, so a population that differs (reordered, clipped, another step's)
+        raises ValueError instead of being ignored. Under jit the check runs with the step and the error surfaces
+        as JAX's runtime error with the same message. Checking a pytree rebuilds the population once; `Blocks`
+        are compared directly.
+        """
         fitness = jnp.asarray(fitness, jnp.float32).reshape(-1)
         expected = state.pending.shape[0] * state.pending.shape[1]
         if fitness.shape[0] != expected:
             raise ValueError(f"fitness: expected {expected} values (one per candidate), got {fitness.shape[0]}")
+        blocks = self._probe_blocks(state, state.pending)
+        reference = blocks if isinstance(population, Blocks) else self._population(state, blocks)
+        raise_if(population_differs(reference, population), "population",
+                 "differs from the candidates of the last ask / ask_blocks; PolyStep updates along its own probe "
+                 "points, so pass that population unchanged (clip or round inside the loss instead)")
         return self._update(state, state.pending, fitness)
+
+    def _population(self, state: PolyStepState, blocks: Blocks) -> PyTree:
+        """The parameter pytrees of the candidates `blocks` (stacked on a leading axis)."""
+        layout = self.layout(state)
+        starts = jnp.asarray(layout.block_start)
+        return jax.vmap(lambda i, d: _cast_like(
+            to_params(layout, state.space, _move(state.coords, starts[i], d)), state.best_params))(
+            blocks.index, blocks.delta
+        )
 
     # ------------------------------------------------------------------------------------ internals
     def _schedule(self, state: PolyStepState):
