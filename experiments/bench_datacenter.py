@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--message-bytes", type=int, default=2 << 20)
     ap.add_argument("--policy", default="ecmp")
     ap.add_argument("--fluid-hosts", type=int, default=1024)
-    ap.add_argument("--fluid-policies", default="spray_rr,min_split")
+    ap.add_argument("--fluid-policies", default="spray_rr,min_split,ecmp")
     ap.add_argument("--fluid-message-bytes", type=int, default=64 << 20)
     ap.add_argument("--transport", default="ideal")
     ap.add_argument("--pfc", action="store_true")
@@ -73,18 +73,17 @@ def main(argv: list[str] | None = None) -> None:
                     path=PathConfig(policy=args.policy), trace_interval_s=None, transport=args.transport)
     print(f"packet level: {args.hosts}-host {args.pattern}, {args.message_bytes} B per rank, policy {args.policy}, "
           f"transport {args.transport}{' + PFC' if args.pfc else ''}")
-    fast = packet_run(cfg, naive=False)
-    if args.no_naive:
-        print(f"  event-driven ports: wall {fast['wall_s']:.2f} s  packet-hops {fast['hops']}  "
-              f"{fast['hops_per_s']:.0f} hops/s  CCT {fast['cct_s'] * 1e6:.2f} us")
-        return
-    naive = packet_run(cfg, naive=True)
-    for name, r in (("event-driven ports", fast), ("naive process/hop", naive)):
+    runs = [("event-driven ports", packet_run(cfg, naive=False))]
+    if not args.no_naive:
+        runs.append(("naive process/hop", packet_run(cfg, naive=True)))
+    for name, r in runs:
         print(f"  {name:20s} wall {r['wall_s']:7.2f} s  packet-hops {r['hops']:9d}  "
               f"{r['hops_per_s']:10.0f} hops/s  sim {r['sim_s'] * 1e6:9.2f} us  "
               f"{r['sim_per_wall'] * 1e6:8.2f} us simulated per wall s  CCT {r['cct_s'] * 1e6:.2f} us")
-    print(f"  speed-up (hops/s): {fast['hops_per_s'] / naive['hops_per_s']:.2f}x   "
-          f"(sim time per wall s: {fast['sim_per_wall'] / naive['sim_per_wall']:.2f}x)")
+    if len(runs) == 2:
+        fast, naive = runs[0][1], runs[1][1]
+        print(f"  speed-up (hops/s): {fast['hops_per_s'] / naive['hops_per_s']:.2f}x   "
+              f"(sim time per wall s: {fast['sim_per_wall'] / naive['sim_per_wall']:.2f}x)")
 
     warm = SimConfig(workload=WorkloadConfig(message_bytes=1 << 16))
     t0 = time.perf_counter()

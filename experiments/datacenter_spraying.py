@@ -293,6 +293,7 @@ def _ratio_plot(records: list[dict], out: Path) -> Path | None:
     fig, axes = plt.subplots(len(patterns), len(fails), figsize=(5.5 * len(fails), 2.8 * len(patterns)),
                              squeeze=False, sharey=True)
     width = 0.8 / max(len(comps), 1)
+    lowest = min(0.5, 0.8 * min(v for r in ratios.values() for v in r.values()))
     colors = {"spray_rr": "tab:blue", "spray_random": "tab:orange", "reps": "tab:green"}
     for row, pattern in enumerate(patterns):
         for col, failed in enumerate(fails):
@@ -310,7 +311,8 @@ def _ratio_plot(records: list[dict], out: Path) -> Path | None:
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
             ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.set_yticks([0.03, 0.1, 0.3, 0.5, 0.7, 1.0, 1.5])
+            ax.set_ylim(lowest, 1.6)
+            ax.set_yticks([t for t in (0.01, 0.03, 0.1, 0.3, 0.5, 0.7, 1.0, 1.5) if t >= lowest])
             ax.set_xticks(x, [_variant(("", "", 0, t, f)) for t, f in variants], fontsize=8)
             ax.set_title(f"{pattern}, {'one failed link' if failed else 'no failure'}", fontsize=9)
             if col == 0:

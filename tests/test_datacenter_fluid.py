@@ -13,7 +13,7 @@ from simulators.datacenter import (
     simulate,
 )
 from simulators.datacenter.collectives import build_plan
-from simulators.datacenter.fluid import FluidNetwork
+from simulators.datacenter.fluid import FluidNetwork, run_fluid
 from simulators.datacenter.paths import assign
 from simulators.datacenter.topology import Fabric
 
@@ -68,3 +68,19 @@ def test_fluid_ecmp_slower_than_spraying_and_failure_unaware_never_finishes():
     stuck = fluid(SimConfig(fabric=broken, workload=WorkloadConfig(pattern="all_to_all"),
                             path=PathConfig(policy="spray_rr", failure_aware=False)), 0)
     assert not stuck.completed and stuck.cct_s == np.inf
+
+
+@pytest.mark.parametrize("policy", ["ecmp", "subflows", "spray_random", "min_split"])
+@pytest.mark.parametrize("pattern", ["all_to_all", "hd_allreduce", "permutation", "direct_allreduce"])
+def test_incremental_refill_equals_refilling_at_every_completion(policy, pattern):
+    fcfg = FabricConfig(hosts_per_leaf=4, leaves=4, spines=3, uplink_gbps=40.0, failed_links=((1, 2),))
+    fabric = Fabric(fcfg)
+    for jitter, message in ((0.0, 1 << 20), (3e-6, 300_001)):
+        cfg = SimConfig(fabric=fcfg, workload=WorkloadConfig(pattern=pattern, message_bytes=message, jitter_s=jitter),
+                        path=PathConfig(policy=policy, subflows=3))
+        plan = build_plan(cfg.workload, fabric.n_hosts, 1)
+        sub = assign(fabric, plan, cfg.path, 1)
+        full, finish_full = run_fluid(cfg, fabric, plan, sub, incremental=False)
+        fast, finish_fast = run_fluid(cfg, fabric, plan, sub)
+        np.testing.assert_allclose(finish_fast, finish_full, rtol=1e-12)
+        assert fast.job_cct() == pytest.approx(full.job_cct(), rel=1e-12)

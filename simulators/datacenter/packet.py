@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
-from simulators.core import Monitor, Packet, PausablePort, Port, PriorityPort, SharedBuffer
+from simulators.core import Delivery, Monitor, Packet, PausablePort, Port, PriorityPort, SharedBuffer
 from simulators.datacenter.bounds import lower_bound
 from simulators.datacenter.collectives import Plan, Progress, build_plan
 from simulators.datacenter.config import SimConfig
@@ -123,6 +123,8 @@ class PacketSim:
                     pool = shared.setdefault(u, SharedBuffer(cfg.buffer_bytes * n_ports))
                     buffer = cfg.buffer_bytes * n_ports
             extra = {} if switch and not cfg.pfc else {"priority_kinds": frozenset({"ack"})}
+            if switch and isinstance(port_cls, type) and issubclass(port_cls, Port):
+                extra["event_sink"] = self._forward_event
             ports[data["index"]] = (port_cls if switch else nic_port_cls)(
                 self.env, (u, v), data["rate_bps"], data["delay_s"], buffer_bytes=buffer,
                 ecn_bytes=cfg.ecn_threshold_bytes if switch else None, monitor=self.monitor,
@@ -152,6 +154,33 @@ class PacketSim:
             links = self.fabric.path_links(src, dst, None if sp < 0 else sp)
             route = self._routes[key] = tuple(self.ports[i] for i in links)
         return route
+
+    def _forward_event(self, event) -> None:
+        """`_forward` for the switch ports' scheduled events (one call less per hop)."""
+        pkt = event._value
+        hop = pkt.hop + 1
+        route = pkt.route
+        if hop < len(route):
+            pkt.hop = hop
+            route[hop].send(pkt)
+        elif pkt.kind == "data":
+            self._on_data(pkt)
+        else:
+            self._on_ack(pkt)
+
+    def _lost_event(self, event) -> None:
+        """A packet was on a link when it failed."""
+        pkt = event._value
+        pkt.route[pkt.hop]._lost(pkt)
+
+    def _pending(self):
+        """(event, packet, port) of every packet still on an event-sink port's link."""
+        sink = self._forward_event
+        for item in self.env._queue:
+            ev = item[3]
+            if type(ev) is Delivery and ev.callbacks and ev.callbacks[0] == sink:
+                pkt = ev._value
+                yield ev, pkt, pkt.route[pkt.hop]
 
     def _forward(self, pkt: Packet) -> None:
         hop = pkt.hop + 1
@@ -545,8 +574,12 @@ class PacketSim:
         lf, sp = event._value
         now = self.env._now
         self.failed_at[(lf, sp)] = now
-        for idx in (self.fabric.uplink(lf, sp), self.fabric.downlink(sp, lf)):
-            self.ports[idx].fail()
+        failed = [self.ports[i] for i in (self.fabric.uplink(lf, sp), self.fabric.downlink(sp, lf))]
+        for port in failed:
+            port.fail()
+        for ev, _, port in list(self._pending()):
+            if port in failed:
+                ev.callbacks[0] = self._lost_event
         if self.config.path.failure_aware:
             Timeout(self.env, self.config.path.detection_delay_s, (lf, sp)).callbacks.append(self._detect)
 
@@ -607,6 +640,13 @@ class PacketSim:
         max_load, max_fabric = load_metrics(fab, data)
         traces = {p.name: (np.array(p.trace_t), np.array(p.trace_bytes)) for p in self.ports if p.trace_t}
         per_host, extra = subflow_stats(fab, self.sub, self.plan.n_transfers)
+        pending: dict = {}
+        for _, pkt, port in self._pending():
+            n, b = pending.get(id(port), (0, 0))
+            pending[id(port)] = (n + 1, b + pkt.size)
+        for port in self.ports:
+            if getattr(port, "event_sink", None) is not None:
+                port.settle_transit(*pending.get(id(port), (0, 0)))
         in_network = sum(p.in_transit for p in self.ports)
         conservation = {
             "injected": sum(mon.injected.values()),
