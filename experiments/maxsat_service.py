@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.registry import Experiment
+from polystep.validate import check_bool, check_choice, check_int, check_real, check_str, fail
 from simulators.workloads import (
     JobClass,
     PoolConfig,
@@ -25,8 +26,10 @@ from simulators.workloads import (
     estimate_capacity,
     simulate,
 )
+from simulators.workloads.config import MAX_ESCALATIONS, MAX_JOBS, MAX_WORKERS
 
 POLICIES = ("random", "round_robin", "jsq", "power_of_two", "size_aware", "cascade")
+CLASSES = ("small", "medium", "large")  # the job mix's size classes, in the order of shares / targets / deadlines
 
 
 @dataclass
@@ -65,6 +68,61 @@ class MaxSatServiceConfig:
     profile_dir: str = ""  # "" = ~/.cache/polystep/maxsat_profiles
     service: str = "profile"  # or "exponential" (queueing-theory service, no solver runs)
 
+    def __post_init__(self) -> None:
+        _values(self.rates, "rates")
+        for rate in self.rates:
+            check_real(rate, "rates", 0.0, lo_open=True)
+        _values(self.policies, "policies")
+        for policy in self.policies:
+            check_choice(policy, "policies", POLICIES)
+        check_real(self.rate, "rate", 0.0, lo_open=True)
+        check_choice(self.policy, "policy", POLICIES)
+        check_int(self.n_jobs, "n_jobs", 1, MAX_JOBS)
+        for name in CLASSES:
+            sizes = getattr(self, name)
+            _values(sizes, name, 2)
+            lo, hi = (check_int(v, name, 3) for v in sizes)
+            if lo > hi:
+                fail(name, f"must be (smallest, largest) variables with smallest <= largest, got {sizes!r}")
+        _values(self.shares, "shares", 3)
+        for share in self.shares:
+            check_real(share, "shares", 0.0)
+        if not sum(self.shares) > 0:
+            fail("shares", f"at least one share must be > 0, got {self.shares!r}")
+        _values(self.targets, "targets", 3)
+        for target in self.targets:
+            check_real(target, "targets", 0.0, 1.0, lo_open=True)
+        _values(self.deadlines, "deadlines", 3)
+        for deadline in self.deadlines:
+            check_real(deadline, "deadlines", 0.0, lo_open=True, allow_inf=True)
+        check_bool(self.small_optimum, "small_optimum")
+        for name in ("ls_workers", "exact_workers", "polystep_workers"):
+            check_int(getattr(self, name), name, 0, MAX_WORKERS)
+        if not self.ls_workers + self.exact_workers + self.polystep_workers:
+            fail("ls_workers", "the pool needs at least one worker (ls_workers + exact_workers + polystep_workers)")
+        check_real(self.polystep_speed, "polystep_speed", 0.0, lo_open=True)
+        check_real(self.polystep_cost, "polystep_cost", 0.0)
+        check_real(self.time_limit, "time_limit", 0.0, lo_open=True, allow_inf=True)
+        for name in ("cpu_setup", "gpu_setup"):
+            check_real(getattr(self, name), name, 0.0)
+            if getattr(self, name) >= self.time_limit:
+                fail(name, f"must be below time_limit={self.time_limit:g} s, got {getattr(self, name)!r}")
+        check_int(self.size_threshold, "size_threshold", 0)
+        check_int(self.max_escalations, "max_escalations", 0, MAX_ESCALATIONS)
+        _values(self.profile_sizes, "profile_sizes")  # its range: ServiceConfig.profile_sizes, via sim_config below
+        check_str(self.profile_dir, "profile_dir")
+        check_choice(self.service, "service", ("profile", "exponential"))
+        sim_config(self, self.rate)  # the simulator's own checks: pool, profiles, limits
+
+
+def _values(value, field: str, count: int | None = None) -> None:
+    """`value` must be a non-empty tuple (or list), of exactly `count` items when given."""
+    if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
+        fail(field, f"must be a non-empty tuple, got {value!r}")
+    if count is not None and len(value) != count:
+        what = f"one per size class ({', '.join(CLASSES)})" if count == 3 else "(smallest, largest)"
+        fail(field, f"needs {count} values, {what}; got {len(value)}: {tuple(value)!r}")
+
 
 def points(config: MaxSatServiceConfig) -> list[MaxSatServiceConfig]:
     """One point per (rate, policy)."""
@@ -79,7 +137,7 @@ def sim_config(config: MaxSatServiceConfig, rate: float = 1.0) -> SimConfig:
     """The simulator config of one point at arrival rate `rate` (jobs/s)."""
     classes = []
     for name, (lo, hi), share, target, deadline in zip(
-        ("small", "medium", "large"),
+        CLASSES,
         (config.small, config.medium, config.large),
         config.shares,
         config.targets,
@@ -146,7 +204,7 @@ _CAPACITY: dict[str, float] = {}
 
 def pool_capacity(config: MaxSatServiceConfig) -> float:
     """Jobs/s of the pool on the mix (independent of policy and rate; computed once per pool and mix)."""
-    base = sim_config(dataclasses.replace(config, rate=1.0, policy="jsq", rates=(), policies=()))
+    base = sim_config(dataclasses.replace(config, rate=1.0, policy="jsq", rates=(1.0,), policies=("jsq",)))
     key = repr(base)
     if key not in _CAPACITY:
         _CAPACITY[key] = estimate_capacity(base, seed=0)
@@ -214,41 +272,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    cost, met = _series(records, "cost_per_job"), _series(records, "target_met")
-    everything = []
-    for policy in cost:
-        xs = [c for _, c in cost[policy]]
-        ys = [m for _, m in met.get(policy, [])]
-        ax.scatter(xs, ys, label=policy)
-        for (load, x), y in zip(cost[policy], ys):
-            ax.annotate(f"{load:g}", (x, y), fontsize=6, alpha=0.7)
-            everything.append((x, y))
-    frontier, best = [], -math.inf
-    for x, y in sorted(everything, key=lambda p: (p[0], -p[1])):
-        if y > best:
-            frontier.append((x, y))
-            best = y
-    if frontier:
-        ax.step(
-            [p[0] for p in frontier],
-            [p[1] for p in frontier],
-            where="post",
-            ls="--",
-            c="k",
-            lw=1,
-            label="frontier",
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("cost per completed job (worker-seconds x price)")
-    ax.set_ylabel("fraction of jobs meeting their quality target")
-    ax.set_title("quality / cost (labels: arrival rate, jobs/s)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out_dir / "quality_cost_frontier.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(plot_frontier(records, out_dir / "quality_cost_frontier.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for policy, pts in _series(records, "deadline_miss").items():
@@ -263,6 +287,84 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def pareto_frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (cost, quality) points no other point beats with lower-or-equal cost and higher quality, by cost."""
+    frontier, best = [], -math.inf
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            frontier.append((x, y))
+            best = y
+    return frontier
+
+
+def frontier_series(records: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
+    """Per policy: (rate, cost per job, target-met share) at the rates where both are known, by rate."""
+    cost, met = dict(_series(records, "cost_per_job")), dict(_series(records, "target_met"))
+    out = {}
+    for policy, pts in cost.items():
+        met_at = dict(met.get(policy, []))
+        out[policy] = [(rate, c, met_at[rate]) for rate, c in pts if rate in met_at]
+    return out
+
+
+def plot_frontier(records: list[dict], path: Path) -> Path:
+    """Share of jobs meeting their target against cost per job: one line per policy through its arrival rates
+    (marker size grows with the rate), and the dashed Pareto frontier of all points (cheaper and better)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    points = frontier_series(records)
+    rates = sorted({r for pts in points.values() for r, _, _ in pts})
+    log_rates = np.log(rates) if rates else np.zeros(1)
+    span = max(float(log_rates.max() - log_rates.min()), 1e-12)
+
+    def size(rate: float) -> float:
+        return 20 + 160 * (math.log(rate) - float(log_rates.min())) / span
+
+    fig, ax = plt.subplots(figsize=(8.5, 5))
+    markers = "osD^vP*X"
+    handles = []
+    for i, (policy, pts) in enumerate(sorted(points.items())):
+        if not pts:
+            continue
+        line = ax.plot([c for _, c, _ in pts], [m for _, _, m in pts], lw=1, alpha=0.7)[0]
+        ax.scatter(
+            [c for _, c, _ in pts],
+            [m for _, _, m in pts],
+            s=[size(r) for r, _, _ in pts],
+            marker=markers[i % len(markers)],
+            color=line.get_color(),
+            edgecolor="k",
+            linewidth=0.4,
+            zorder=3,
+        )
+        handles.append(
+            Line2D([], [], color=line.get_color(), marker=markers[i % len(markers)], markeredgecolor="k", label=policy)
+        )
+    frontier = pareto_frontier([(c, m) for pts in points.values() for _, c, m in pts])
+    if len(frontier) >= 2:
+        ax.step([p[0] for p in frontier], [p[1] for p in frontier], where="post", ls="--", c="k", lw=1.2, zorder=2)
+        handles.append(Line2D([], [], color="k", ls="--", label="Pareto frontier"))
+    if rates:
+        for rate in (rates[0], rates[len(rates) // 2], rates[-1]) if len(rates) > 2 else rates:
+            handles.append(
+                Line2D(
+                    [], [], ls="", marker="o", color="0.6", markersize=math.sqrt(size(rate)), label=f"{rate:g} jobs/s"
+                )
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("cost per completed job (worker-seconds x price)")
+    ax.set_ylabel("share of jobs meeting their quality target")
+    ax.set_title("quality against cost per policy (marker size: arrival rate)")
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def table(records: list[dict]) -> str:

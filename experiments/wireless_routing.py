@@ -14,9 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from experiments.registry import Experiment
-from simulators.wireless import evaluate, unit_disk_graph
+from polystep.validate import check_choice, check_int, check_real, fail
+from simulators.wireless import POLICY_NAMES, evaluate, unit_disk_graph
+from simulators.wireless.graphs import MAX_NODES
 from simulators.wireless.scorers import Scorer
-from simulators.wireless.training import SupervisedConfig, TrainConfig, train_forward, train_supervised
+from simulators.wireless.training import (
+    OPTIMIZERS,
+    SupervisedConfig,
+    TrainConfig,
+    train_forward,
+    train_supervised,
+)
 
 #: Learned models: name -> (kind, features).
 MODELS = {
@@ -59,6 +67,59 @@ class WirelessConfig:
     pairs_per_step: int = 256
     gfg_max_pairs: int = 2000  # gfg walks pair by pair: sample this many pairs per graph
     headline_epsilon: float = 0.1
+
+    def __post_init__(self) -> None:
+        _tuple(self.sizes, "sizes")
+        for n in self.sizes:
+            check_int(n, "sizes", 2, MAX_NODES)
+        _tuple(self.densities, "densities")
+        for rho in self.densities:
+            check_real(rho, "densities", 0.0, lo_open=True)
+        if self.n != 0:  # 0: a base config, not yet expanded into cells by points()
+            check_int(self.n, "n", 2, MAX_NODES)
+            check_real(self.rho, "rho", 0.0, lo_open=True)
+        else:
+            check_real(self.rho, "rho", 0.0)
+        check_int(self.graphs_per_cell, "graphs_per_cell", 1)
+        _tuple(self.epsilons, "epsilons")
+        for e in self.epsilons:
+            check_real(e, "epsilons", 0.0)
+        _tuple(self.baselines, "baselines")
+        for name in self.baselines:
+            check_choice(name, "baselines", POLICY_NAMES)
+        if "greedy" not in self.baselines:
+            fail("baselines", f"must include 'greedy' (the reference of every gain), got {self.baselines!r}")
+        _tuple(self.learners, "learners")
+        for spec in self.learners:
+            _learner_spec(spec)
+        check_int(self.seed_n, "seed_n", 2, MAX_NODES)
+        check_real(self.seed_rho, "seed_rho", 0.0, lo_open=True)
+        check_int(self.budget, "budget", 1)
+        check_int(self.pairs_per_step, "pairs_per_step", 1)
+        check_int(self.gfg_max_pairs, "gfg_max_pairs", 1)
+        check_real(self.headline_epsilon, "headline_epsilon", 0.0)
+        if float(self.headline_epsilon) not in [float(e) for e in self.epsilons]:
+            fail("headline_epsilon", f"must be one of epsilons {self.epsilons!r}, got {self.headline_epsilon!r}")
+
+
+def _tuple(value, field: str) -> None:
+    if isinstance(value, str) or not isinstance(value, (tuple, list)) or not value:
+        fail(field, f"must be a non-empty tuple, got {value!r}")
+
+
+def _learner_spec(spec) -> None:
+    """A learner is 'model@optimizer' (model in MODELS, optimizer in OPTIMIZERS) or a SUPERVISED name."""
+    if not isinstance(spec, str):
+        fail("learners", f"each must be a string such as 'linear@polystep', got {spec!r}")
+    if spec in SUPERVISED:
+        return
+    model, _, optimizer = spec.partition("@")
+    if model not in MODELS or (optimizer and optimizer not in OPTIMIZERS):
+        fail(
+            "learners",
+            f"unknown {spec!r}; allowed: MODEL@OPTIMIZER with MODEL in {', '.join(MODELS)} and OPTIMIZER in "
+            f"{', '.join(OPTIMIZERS)}, or {', '.join(SUPERVISED)}",
+        )
 
 
 def points(config: WirelessConfig) -> list[WirelessConfig]:
@@ -296,12 +357,13 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
         ax.set_xticks(np.arange(len(cells)) + 0.4 - width / 2)
         ax.set_xticklabels([f"n={n}\nrho={r:g}" for n, r in cells], fontsize=8)
         ax.set_ylabel(key)
-        ax.set_ylim(0, 1.05)
-        ax.legend(fontsize=7, ncol=4)
+        ax.set_ylim(0, 1.02)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # outside the bars
         ax.set_title(f"{key} per cell and policy (all connected pairs)")
         fig.tight_layout()
         path = out_dir / fname
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         paths.append(path)
     # gain heat map

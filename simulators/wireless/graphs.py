@@ -54,6 +54,8 @@ def unit_disk_graph(n: int, rho: float, seed: int, radius: float = 1.0) -> nx.Gr
         raise ValueError(f"n: must be an integer >= 2, got {n!r}")
     _check_positive("rho", rho)
     _check_positive("radius", radius)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
     side = side_length(int(n), float(rho), float(radius))
     rng = np.random.default_rng(seed)
     pos = rng.uniform(0.0, side, size=(int(n), 2))

@@ -9,8 +9,10 @@ finished, else the best any measured solver reached). Runs at a size are ordered
 hardness in [0, 1) picks one, and queries interpolate between the two neighbouring sizes in log-log (log
 time against log n), extrapolating with the nearest segment's slope (clipped to [0, MAX_SLOPE]) outside them.
 
-Rebuild the cache (the command is stored in every file):
-    python -m simulators.workloads.profiles --solvers probsat rc2 --sizes 20 40 80 160 --instances 3
+Rebuild the cache (each file stores the command that made it):
+    python -m simulators.workloads.profiles            # probsat and rc2 on random 3-SAT, alpha 4.27
+    python -m simulators.workloads.profiles --list     # what is cached, and how each file was made
+    python -m simulators.workloads.profiles --solvers probsat rc2 polystep --sizes 20 40 80 160 320 --instances 5
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulators.workloads.config import JobClass, SimConfig, instance_family
+from polystep.validate import check_choice
+from simulators.workloads.config import JobClass, ServiceConfig, SimConfig, instance_family
 
 FORMAT = 1
 MIN_TIME = 1e-6  # seconds; floor before taking logs
@@ -566,26 +569,99 @@ def load_profiles(config: SimConfig) -> dict[tuple[str, str], Profile]:
     return profiles
 
 
+#: Solvers the bare command profiles: the CPU local search and the exact solver of problems.maxsat.
+DEFAULT_SOLVERS = ("probsat", "rc2")
+
+
+def list_profiles(directory: Path, out=None) -> int:
+    """Print the cached profile files of `directory` (solver, family, sizes, when) and how to rebuild each."""
+    out = out or sys.stdout
+    files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not files:
+        print(f"no solver profiles in {directory}; build the default set with: "
+              "python -m simulators.workloads.profiles", file=out)
+        return 0
+    print(f"{len(files)} solver profile(s) in {directory}:", file=out)
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+            print(
+                f"  {path.name}: {data['solver']} on {data['family']}, sizes {data['sizes']}, "
+                f"{data['instances']} instance(s) per size, {data['time_limit']:g} s limit, made {data['created']}",
+                file=out,
+            )
+            print(f"    rebuild: {data.get('command') or '(no command stored)'}", file=out)
+        except (OSError, KeyError, TypeError, ValueError) as err:
+            print(f"  {path.name}: unreadable ({err}); delete it and rebuild", file=out)
+    return 0
+
+
+#: Config fields as the command line calls them (for error messages).
+_FLAGS = {
+    "ServiceConfig.profile_sizes": "--sizes",
+    "ServiceConfig.profile_instances": "--instances",
+    "ServiceConfig.profile_time_limit": "--time-limit",
+    "JobClass('profile').alpha": "--alpha",
+    "JobClass('profile').k": "--k",
+    "JobClass('profile').max_weight": "--max-weight",
+    "JobClass('profile').hard_fraction": "--hard-fraction",
+    "JobClass('profile').n_min": "--sizes",
+    "JobClass('profile').n_max": "--sizes",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command line: measure profiles and write them to the cache directory."""
+    """Command line: measure profiles and write them to the cache directory (or list what is cached)."""
+    defaults = ServiceConfig()
     parser = argparse.ArgumentParser(
         prog="python -m simulators.workloads.profiles",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--solvers", nargs="+", required=True)
-    parser.add_argument("--sizes", nargs="+", type=int, default=[20, 40, 80, 160])
-    parser.add_argument("--instances", type=int, default=3)
-    parser.add_argument("--time-limit", type=float, default=1.0)
-    parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--alpha", type=float, default=4.27)
-    parser.add_argument("--weighted", action="store_true")
-    parser.add_argument("--max-weight", type=int, default=10)
-    parser.add_argument("--hard-fraction", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--solvers",
+        nargs="+",
+        default=list(DEFAULT_SOLVERS),
+        help=f"solvers of problems.maxsat to profile (default: {' '.join(DEFAULT_SOLVERS)})",
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=int,
+        default=list(defaults.profile_sizes),
+        help="instance sizes in variables, increasing (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--instances", type=int, default=defaults.profile_instances, help="instances per size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=defaults.profile_time_limit,
+        help="seconds per solver run (default: %(default)s)",
+    )
+    parser.add_argument("--k", type=int, default=3, help="literals per clause (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=4.27, help="clauses per variable (default: %(default)s)")
+    parser.add_argument("--weighted", action="store_true", help="draw soft weights in 1..--max-weight")
+    parser.add_argument("--max-weight", type=int, default=10, help="largest soft weight (default: %(default)s)")
+    parser.add_argument(
+        "--hard-fraction", type=float, default=0.0, help="share of clauses made hard (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sampled instances (default: %(default)s)")
     parser.add_argument("--dir", type=Path, default=None, help=f"cache directory (default {default_dir()})")
+    parser.add_argument(
+        "--list", action="store_true", help="list the cached profiles and how to rebuild them; measure nothing"
+    )
     args = parser.parse_args(argv)
+    directory = args.dir or default_dir()
+    if args.list:
+        return list_profiles(directory)
     try:
+        ServiceConfig(
+            profile_sizes=tuple(args.sizes),
+            profile_instances=args.instances,
+            profile_time_limit=args.time_limit,
+        )
         cls = JobClass(
             name="profile",
             n_min=min(args.sizes),
@@ -596,10 +672,22 @@ def main(argv: list[str] | None = None) -> int:
             max_weight=args.max_weight,
             hard_fraction=args.hard_fraction,
         )
+        from problems.maxsat import SOLVERS
+
+        for solver in args.solvers:
+            check_choice(solver, "--solvers", SOLVERS)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = str(err)
+        for field, flag in _FLAGS.items():
+            message = message.replace(field, flag)
+        print(f"error: {message}", file=sys.stderr)
         return 2
-    directory = args.dir or default_dir()
+    print(
+        f"measuring {', '.join(args.solvers)} on {cls.family} at sizes {args.sizes}, {args.instances} instance(s) "
+        f"per size, {args.time_limit:g} s per run; writing to {directory}",
+        file=sys.stderr,
+        flush=True,
+    )
     command = build_command(tuple(args.solvers), args.sizes, args.instances, args.time_limit, cls, args.dir)
     for solver, data in measure(
         tuple(args.solvers), cls, tuple(args.sizes), args.instances, args.time_limit, seed=args.seed

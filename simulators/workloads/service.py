@@ -7,7 +7,6 @@ from typing import NamedTuple, Protocol
 
 from simulators.workloads.arrivals import JobSpec
 from simulators.workloads.config import ServiceConfig, SimConfig, WorkerConfig
-from simulators.workloads.profiles import load_profiles
 
 
 class Attempt(NamedTuple):
@@ -83,4 +82,6 @@ def make_service(config: SimConfig) -> ServiceModel:
     service: ServiceConfig = config.service
     if service.model == "exponential":
         return ExponentialService(service.mean, service.size_exponent, service.n_ref)
+    from simulators.workloads.profiles import load_profiles  # imported here: `python -m ...profiles` runs cleanly
+
     return ProfileService(load_profiles(config))
