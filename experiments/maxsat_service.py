@@ -265,11 +265,12 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
         ax.set_xlabel("arrival rate (jobs/s)")
         ax.set_ylabel(f"{metric.split('_')[1]} latency (s)")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.02))
     fig.suptitle("MAX-SAT service: latency against arrival rate")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))  # the legend sits below the panels, never on the curves
     paths.append(out_dir / "latency_vs_rate.png")
-    fig.savefig(paths[-1], dpi=120)
+    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
     plt.close(fig)
 
     paths.append(plot_frontier(records, out_dir / "quality_cost_frontier.png"))
@@ -280,11 +281,13 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     ax.set_xscale("log")
     ax.set_xlabel("arrival rate (jobs/s)")
     ax.set_ylabel("deadline miss fraction")
+    ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside the axes
+    ax.set_title("deadline misses against arrival rate")
     fig.tight_layout()
     paths.append(out_dir / "deadline_miss_vs_rate.png")
-    fig.savefig(paths[-1], dpi=120)
+    fig.savefig(paths[-1], dpi=120, bbox_inches="tight")
     plt.close(fig)
     return paths
 
@@ -356,6 +359,13 @@ def plot_frontier(records: list[dict], path: Path) -> Path:
                 )
             )
     ax.set_xscale("log")
+    xs = [c for pts in points.values() for _, c, _ in pts if c > 0]
+    ys = [m for pts in points.values() for _, _, m in pts]
+    if xs:  # at least a factor of 3 around the data, so the log axis always has labelled ticks
+        mid, half = math.sqrt(min(xs) * max(xs)), max(math.sqrt(max(xs) / min(xs)) * 1.3, math.sqrt(3.0))
+        ax.set_xlim(mid / half, mid * half)
+    if ys:
+        ax.set_ylim(max(-0.02, min(ys) - 0.05), min(1.02, max(ys) + 0.05) if max(ys) < 0.97 else 1.02)
     ax.set_xlabel("cost per completed job (worker-seconds x price)")
     ax.set_ylabel("share of jobs meeting their quality target")
     ax.set_title("quality against cost per policy (marker size: arrival rate)")

@@ -375,22 +375,21 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
             x["metrics"][f"gain_{head}"] for x in records if (x["config"]["n"], x["config"]["rho"]) == (n, r)
         ]
         grid[sizes.index(n), dens.index(r)] = 100 * np.mean(gains)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    im = ax.imshow(
-        grid, cmap="RdBu", vmin=-max(1, np.nanmax(np.abs(grid))), vmax=max(1, np.nanmax(np.abs(grid)))
-    )
+    limit = max(1.0, float(np.nanmax(np.abs(grid))))
+    fig, ax = plt.subplots(figsize=(1.6 * len(dens) + 3.2, 1.0 * len(sizes) + 2.4), layout="constrained")
+    im = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for i in range(len(sizes)):
         for j in range(len(dens)):
-            ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center", fontsize=9)
+            dark = abs(grid[i, j]) > 0.6 * limit  # white text on the dark ends of the colour map
+            ax.text(j, i, f"{grid[i, j]:+.1f}", ha="center", va="center", fontsize=10, color="w" if dark else "k")
     ax.set_xticks(range(len(dens)), [f"{d:g}" for d in dens])
     ax.set_yticks(range(len(sizes)), [str(s) for s in sizes])
-    ax.set_xlabel("rho")
-    ax.set_ylabel("n")
-    ax.set_title(f"best forward-only minus greedy, {head} (points)")
-    fig.colorbar(im, ax=ax)
-    fig.tight_layout()
+    ax.set_xlabel("density rho (nodes per R^2)")
+    ax.set_ylabel("nodes n")
+    ax.set_title(f"best forward-only minus greedy\n{head}, points (blue: learner better)", fontsize=10)
+    fig.colorbar(im, ax=ax, label="accuracy points")
     path = out_dir / "wireless_gain.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     paths.append(path)
     paths.append(plot_routes(records[0], out_dir / "wireless_routes.png"))
@@ -446,10 +445,10 @@ def plot_routes(record: dict, path: Path) -> Path:
     ax.scatter(*pos[src], s=80, marker="o", color="tab:orange", zorder=4, label="origin")
     ax.scatter(*pos[dst], s=120, marker="*", color="tab:purple", zorder=4, label="destination")
     ax.set_aspect("equal")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2)  # below the map, never on it
     ax.set_title(f"example routes, n={n}, rho=3")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -13,6 +13,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from polystep.validate import check_int, check_real
 from simulators.wireless.graphs import GraphArrays, arrays
 from simulators.wireless.policies import get_policy
 from simulators.wireless.routing import REASONS
@@ -34,11 +35,9 @@ def accuracy(delivered: np.ndarray, length: np.ndarray, shortest: np.ndarray, ep
 
 
 def _check_eps(epsilons: Sequence[float]) -> tuple[float, ...]:
-    eps = tuple(float(e) for e in epsilons)
-    for e in eps:
-        if not (np.isfinite(e) and e >= 0):
-            raise ValueError(f"epsilons: each must be a finite number >= 0, got {e!r}")
-    return eps
+    if isinstance(epsilons, str) or not isinstance(epsilons, (list, tuple)):
+        raise ValueError(f"epsilons: must be a sequence of finite numbers >= 0, got {epsilons!r}")
+    return tuple(check_real(e, "epsilons", 0.0) for e in epsilons)
 
 
 def summarize(ga: GraphArrays, walks: Walks, epsilons: Sequence[float] = EPSILONS) -> dict:
@@ -92,10 +91,11 @@ def evaluate(
     """
     if isinstance(graphs, nx.Graph):
         graphs = [graphs]
-    if not graphs:
-        raise ValueError("graphs: need at least one graph")
-    if max_pairs is not None and max_pairs < 1:
-        raise ValueError(f"max_pairs: must be >= 1 or None, got {max_pairs}")
+    if isinstance(graphs, str) or not isinstance(graphs, (list, tuple)) or not graphs:
+        raise ValueError(f"graphs: need a networkx graph or a non-empty list of them, got {graphs!r:.80}")
+    if max_pairs is not None:
+        check_int(max_pairs, "max_pairs", 1)
+    check_int(seed, "seed", 0)
     pol = get_policy(policy)
     rng = np.random.default_rng(seed)
     parts = []

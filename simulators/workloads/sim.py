@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import simpy
 
+from polystep.validate import check_int
 from simulators.workloads.arrivals import JobSpec, generate_jobs
-from simulators.workloads.config import SimConfig, WorkerConfig
+from simulators.workloads.config import MAX_JOBS, SimConfig, WorkerConfig
 from simulators.workloads.dispatch import JobView, WorkerView, make_policy
 from simulators.workloads.result import AttemptRecord, JobRecord, Result, summarize
 from simulators.workloads.service import ServiceModel, make_service
@@ -280,10 +282,11 @@ def estimate_capacity(
     Mean attempt times are estimated on `samples` jobs of the workload mix (first attempts, no deadlines);
     a load of rho means an arrival rate of rho times this capacity.
     """
+    check_int(seed, "seed", 0)
+    check_int(samples, "samples", 1, MAX_JOBS)
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(3)[1])
-    from dataclasses import replace
 
-    workload = replace(config.workload, arrivals="poisson", n_jobs=samples)
+    workload = dataclasses.replace(config.workload, arrivals="poisson", n_jobs=samples)
     specs = generate_jobs(workload, np.random.default_rng(int(seed)), rng)
     model = service if service is not None else make_service(config)
     total = 0.0
