@@ -179,6 +179,7 @@ LINEAR_BELOW = 1e-6
 def plot(records: list[dict], out_dir: Path) -> list[Path]:
     """Best loss against evaluations per case, and the 2-D trajectories over the objective's contours."""
     import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
     from matplotlib.lines import Line2D
 
     paths = []
@@ -206,15 +207,16 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     two_d = [r for r in records if r["config"]["dim"] == 2 and "trajectory" in r["metrics"]]
     objs = sorted({r["config"]["objective"] for r in two_d})
     if objs:
+        light = ListedColormap(plt.get_cmap("Greys")(np.linspace(0.0, 0.55, 256)))  # low loss white, high grey
         fig, axes = plt.subplots(1, len(objs), figsize=(4.4 * len(objs), 5.2), squeeze=False, layout="constrained")
         for ax, obj in zip(axes[0], objs):
             runs = [r for r in two_d if r["config"]["objective"] == obj]
             reach = max(np.abs(np.asarray(r["metrics"]["trajectory"])).max() for r in runs)
             lim = 1.1 * max(reach, STARTS[obj])
-            grid = np.linspace(-lim, lim, 200)
+            grid = np.linspace(-lim, lim, 160)
             xx, yy = np.meshgrid(grid, grid)
             zz = np.asarray(objectives.get(obj)(jnp.stack([xx, yy], -1)))
-            ax.imshow(zz, extent=(-lim, lim, -lim, lim), origin="lower", cmap="Greys", alpha=0.5)  # low loss: white
+            ax.contourf(xx, yy, zz, levels=12, cmap=light)  # flat bands keep the PNG small
             for r in runs:
                 t = np.asarray(r["metrics"]["trajectory"])
                 color = f"C{OPTIMIZERS.index(r['config']['optimizer'])}"
@@ -227,7 +229,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
                    Line2D([], [], ls="", marker="o", color="grey", mec="k", label="end")]
         fig.legend(handles=handles + markers, loc="outside lower center", ncol=3, fontsize=8)
         paths.append(out_dir / "trajectories_2d.png")
-        fig.savefig(paths[-1], dpi=110)
+        fig.savefig(paths[-1], dpi=90)
         plt.close(fig)
     return paths
 
