@@ -48,7 +48,7 @@ class _Flow:
         "sid", "tid", "src", "dst", "npkts", "last_size", "mode", "spines", "nsp", "rr", "cwnd", "ssthresh",
         "alpha", "acked", "n_acked", "inflight", "next_new", "retx", "win_acks", "win_marked", "win_size",
         "srtt", "rttvar", "rto", "timer", "done", "rcv", "n_rcv", "next_exp", "started", "snd_una", "high",
-        "nak_sent", "rewind_at", "ent", "a", "b",
+        "nak_sent", "rewind_at", "ent", "a", "b", "route", "ack_route",
     )
 
 
@@ -218,6 +218,7 @@ class PacketSim:
         if self.dead and f.mode != LOCAL and self.config.path.failure_aware:
             f.spines = self._alive(f, f.spines)
         f.nsp = len(f.spines)
+        self._fix_routes(f)
         f.rr = 0
         f.cwnd = float(self.init_cwnd)
         f.ssthresh = math.inf
@@ -245,6 +246,14 @@ class PacketSim:
         self.flows.append(f)
         self._pump(f)
 
+    def _fix_routes(self, f: _Flow) -> None:
+        """Cache the data and ACK routes of a flow with one fixed path (None for sprayed flows)."""
+        if f.mode == FIXED or f.mode == LOCAL:
+            sp = f.spines[0]
+            f.route, f.ack_route = self._route(f.src, f.dst, sp), self._route(f.dst, f.src, sp)
+        else:
+            f.route = f.ack_route = None
+
     def _flow_received(self, f: _Flow) -> None:
         tid = f.tid
         self.left[tid] -= 1
@@ -270,17 +279,19 @@ class PacketSim:
                 retx = False
             else:
                 break
-            mode = f.mode
-            if mode == FIXED or mode == LOCAL:
+            route = f.route
+            if route is not None:  # one fixed path (ecmp, subflows, min_split, same leaf)
                 sp = f.spines[0]
-            elif mode == SPRAY_RR:
-                sp = f.spines[f.rr % f.nsp]
-                f.rr += 1
-            elif mode == SPRAY_RANDOM or not f.ent:
-                sp = f.spines[int(self.rng.random() * f.nsp)]
             else:
-                sp = f.ent.popleft()
-            route = self._routes.get((f.src, f.dst, sp)) or self._route(f.src, f.dst, sp)
+                mode = f.mode
+                if mode == SPRAY_RR:
+                    sp = f.spines[f.rr % f.nsp]
+                    f.rr += 1
+                elif mode == SPRAY_RANDOM or not f.ent:
+                    sp = f.spines[int(self.rng.random() * f.nsp)]
+                else:
+                    sp = f.ent.popleft()
+                route = self._routes.get((f.src, f.dst, sp)) or self._route(f.src, f.dst, sp)
             size = self.mtu if seq < f.npkts - 1 else f.last_size
             if retx:
                 self.retx_bytes += size
@@ -388,7 +399,7 @@ class PacketSim:
             if f.n_rcv == f.npkts:
                 self._flow_received(f)
         sp, retx = pkt.meta
-        route = self._routes.get((f.dst, f.src, sp)) or self._route(f.dst, f.src, sp)
+        route = f.ack_route or self._routes.get((f.dst, f.src, sp)) or self._route(f.dst, f.src, sp)
         ack = Packet("ack", f.dst, f.src, self.ack_bytes, f, seq, route, pkt.sent_at, (pkt.ecn, retx, sp))
         self.n_inj_ack += 1
         route[0].send(ack)
@@ -590,6 +601,7 @@ class PacketSim:
                 spines = self._alive(f, f.spines)
                 if spines != f.spines:
                     f.spines, f.nsp = spines, len(spines)
+                    self._fix_routes(f)
                 if f.ent:
                     f.ent = deque(sp for sp in f.ent if sp in spines)
 
