@@ -342,6 +342,7 @@ def plot_frontier(records: list[dict], path: Path) -> Path:
             color=line.get_color(),
             edgecolor="k",
             linewidth=0.4,
+            alpha=0.85,
             zorder=3,
         )
         handles.append(
@@ -350,7 +351,15 @@ def plot_frontier(records: list[dict], path: Path) -> Path:
     frontier = pareto_frontier([(c, m) for pts in points.values() for _, c, m in pts])
     if len(frontier) >= 2:
         ax.step([p[0] for p in frontier], [p[1] for p in frontier], where="post", ls="--", c="k", lw=1.2, zorder=2)
-        handles.append(Line2D([], [], color="k", ls="--", label="Pareto frontier"))
+    if frontier:  # rings mark the undominated points (a frontier of one point has no line to draw)
+        ax.scatter(
+            [p[0] for p in frontier], [p[1] for p in frontier], s=420, facecolor="none", edgecolor="k", lw=1.2, zorder=4
+        )
+        label = "Pareto frontier" if len(frontier) >= 2 else "Pareto frontier (one point)"
+        handles.append(
+            Line2D([], [], color="k", ls="--" if len(frontier) >= 2 else "", marker="o", markerfacecolor="none",
+                   markersize=12, label=label)
+        )
     if rates:
         for rate in (rates[0], rates[len(rates) // 2], rates[-1]) if len(rates) > 2 else rates:
             handles.append(
