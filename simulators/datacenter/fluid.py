@@ -290,32 +290,45 @@ def run_fluid(config: SimConfig, fabric: Fabric, plan: Plan, sub: Subflows,
             active[order[pos]] = True
             dirty = True
 
+    # between refills every running subflow keeps its rate, so its finish time (eta) is known: the epoch's
+    # subflows sorted by eta are consumed from `ptr` on, and remaining bytes are only materialized at a refill
+    srt = np.zeros(0, dtype=np.int64)
+    sorted_eta = np.zeros(0)
+    suffix_max = np.zeros(0)
+    ptr = 0
     while True:
         if dirty:
+            if ptr < srt.size:
+                run_ = srt[ptr:]
+                live, r = idx[run_], rates[run_]
+                with np.errstate(invalid="ignore"):
+                    remaining[live] = np.where(r > 0, np.maximum((sorted_eta[ptr:] - t) * r, 0.0), remaining[live])
             idx = np.flatnonzero(active)
             rates = net.rates(idx) if idx.size else np.zeros(0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                eta = np.where(rates > 0, t + remaining[idx] / rates, np.inf)
+            srt = np.argsort(eta, kind="stable")
+            sorted_eta = eta[srt]
+            suffix_max = np.maximum.accumulate(rates[srt][::-1])[::-1] if srt.size else np.zeros(0)
+            ptr = 0
             dirty = False
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ttc = np.where(rates > 0, remaining[idx] / rates, np.inf)
-        dt_c = float(ttc.min()) if ttc.size else np.inf
+        t_c = float(sorted_eta[ptr]) if ptr < srt.size else np.inf
         t_ev = heap[0][0] if heap else np.inf
-        t_next = min(t + dt_c, t_ev)
+        t_next = min(t_c, t_ev)
         if not np.isfinite(t_next):
             break
         dt = max(t_next - t, 0.0)
-        if idx.size:
-            remaining[idx] -= rates * dt
-            finished = ttc <= dt * (1 + 1e-9) + 1e-18
-            done = idx[finished]
-            if done.size:
+        if ptr < srt.size:
+            k = max(int(np.searchsorted(sorted_eta, t + dt * (1 + 1e-9) + 1e-18, side="right")), ptr)
+            if k > ptr:
+                sel = srt[ptr:k]
+                done = idx[sel]
                 remaining[done] = 0.0
                 active[done] = False
                 finish[done] = t_next
-                if incremental and not dirty and done.size < idx.size and \
-                        rates[finished].min() > rates[~finished].max():
-                    idx, rates = idx[~finished], rates[~finished]
-                else:
+                if not (incremental and k < srt.size and rates[sel].min() > suffix_max[k]):
                     dirty = True
+                ptr = k
                 tids = net.tid[done]
                 np.maximum.at(arrive_at, tids, t_next + lat[done])
                 np.subtract.at(left, tids, 1)
