@@ -6,6 +6,7 @@ For each task (784 inputs, batch 512) and subspace it times, in the same run, th
 of the same candidates, and prints both rates, their ratio, the time per optimizer step and peak memory.
 
     python -m experiments.bench_nets [--tasks snn,int8] [--subspaces column:16,lowrank:1,dense:1] [--naive-sample 64]
+    python -m experiments.bench_nets --quick     # seconds: 64 inputs, batch 64, column:16, 4 naive candidates
 """
 
 from __future__ import annotations
@@ -47,13 +48,13 @@ def _timed(fn, *args, repeat: int = 2) -> float:
 
 
 def bench(task: str, sub: str, batch: int, particle_size: int, polytope: str, naive_sample: int, repeat: int,
-          chunk_floats: int = 1 << 21):
+          chunk_floats: int = 1 << 21, n_in: int = 784):
     """One (task, subspace) measurement: dict of rates, step time and candidate counts."""
     n_classes = N_CLASSES.get(task, 10)
-    model = make_model(task, 784, n_classes)
+    model = make_model(task, n_in, n_classes)
     key = jax.random.PRNGKey(0)
     params = model.init(key)
-    x = jax.random.uniform(jax.random.PRNGKey(1), (batch, 784))
+    x = jax.random.uniform(jax.random.PRNGKey(1), (batch, n_in))
     y = jax.random.randint(jax.random.PRNGKey(2), (batch,), 0, n_classes)
     opt = polystep.PolyStep(particle_size=particle_size, polytope=polytope, epsilon=0.01, step_radius=0.5,
                             probe_radius=0.5, subspace=_subspace(sub))
@@ -91,15 +92,26 @@ def main(argv=None) -> None:
     parser.add_argument("--naive-sample", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--chunk-floats", type=int, default=1 << 21)
+    parser.add_argument("--inputs", type=int, default=784, help="input features (784: MNIST; 64: digits)")
+    parser.add_argument("--quick", action="store_true",
+                        help="seconds, for CI: 64 inputs, batch 64, column:16, 4 naive candidates, one repeat")
     args = parser.parse_args(argv)
-    print(f"devices: {jax.devices()}  batch {args.batch}  particle_size {args.particle_size}  {args.polytope}")
+    if args.quick:
+        args.inputs, args.batch, args.naive_sample, args.repeat = 64, 64, 4, 1
+        if args.subspaces == parser.get_default("subspaces"):
+            args.subspaces = "column:16"
+    for name in ("batch", "particle_size", "naive_sample", "repeat", "chunk_floats", "inputs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
+    print(f"devices: {jax.devices()}  inputs {args.inputs}  batch {args.batch}  particle_size {args.particle_size}"
+          f"  {args.polytope}")
     print("| task | subspace | coords | candidates/step | structured cand/s | naive cand/s | ratio | "
           "1 forward/s | step s | peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for task in args.tasks.split(","):
         for sub in args.subspaces.split(","):
             r = bench(task, sub, args.batch, args.particle_size, args.polytope, args.naive_sample, args.repeat,
-                      args.chunk_floats)
+                      args.chunk_floats, args.inputs)
             print(f"| {task} | {sub} | {r['dim']} | {r['candidates']} | {r['structured_per_s']:.0f} | "
                   f"{r['naive_per_s']:.1f} | {r['structured_per_s'] / r['naive_per_s']:.1f}x | "
                   f"{r['forward_only_per_s']:.0f} | {r['step_s']:.2f} | {peak_memory_mb():.0f} |", flush=True)

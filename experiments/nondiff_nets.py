@@ -8,60 +8,83 @@ the train-loss curve, evaluations, wall time and peak memory.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from experiments.registry import Experiment
-from problems.nets.data import DataFileError, load_dataset
-from problems.nets.models import TASKS
-from problems.nets.training import OPTIMIZERS, TrainConfig, train
+from polystep.validate import check_bool, check_choice, check_int, check_real, check_str
+from problems.nets.data import DATASETS, DataFileError, load_dataset
+from problems.nets.defaults import tuned_defaults
+from problems.nets.models import TASKS, make_model
+from problems.nets.training import OPTIMIZERS, TrainConfig, resolve_tuned, train
 
 PUBLISHED_DATA = {"argmax": "fashion_mnist", "moe": "mnist_fashion"}
-TUNED_B_SCALE = {"snn": 0.3}  # tuned on MNIST validation (docs/nets.md); every other task: 0.5
-TUNED_EPSILON = {"snn": 0.01}  # tuned on MNIST validation (docs/nets.md); every other task: 0.003
 COLUMNS = [("polystep", "PolyStep"), ("adam_smooth", "Adam (smooth)"), ("adam_ste", "Adam (STE)"),
            ("cmaes", "CMA-ES"), ("openai_es", "OpenAI-ES"), ("spsa", "SPSA")]
-MODELS = {
-    "snn": "784-128-10 hard LIF, 15 steps, decay .95, threshold 1, reset 0, spike counts",
-    "int8": "784-128-[int8 128-128, scale .01]-10",
-    "argmax": "784-128, 8 keys, argmax slot gates a 128-128 map, -10",
-    "staircase": "784-128-128-10, floor(5 sigmoid(x))/5",
-    "moe": "784-128, argmax gate over 4 experts (128-128-128), -C",
-    "tree": "oblique tree, depth 6 (63 hyperplanes, 64 leaves)",
-    "mlp": "784-128-10 ReLU (sanity)",
-}
+PRESETS = ("full", "quick")
 
 
 @dataclass(frozen=True)
 class Config:
-    """One point (or, with comma lists in task / optimizer, a sweep); defaults = the full published protocol."""
+    """One point (or, with comma lists in task / optimizer, a sweep). Fields left at None take the task's tuned
+    value from `problems.nets.defaults` (at `preset` size); defaults = the full published protocol."""
 
-    task: str = "snn,int8,argmax,staircase,moe,tree"
+    task: str = "snn,int8,argmax,staircase,moe,tree,mlp"
     optimizer: str = "polystep,adam_smooth,adam_ste,cmaes,openai_es,spsa"
+    preset: str = "full"  # full: the published protocol; quick: the tuned settings scaled down (digits, seconds)
     dataset: str = "auto"  # auto: the published dataset when its files are present, else mnist
     data_dir: str = ""  # empty: env POLYSTEP_DATA, else ~/.cache/polystep
     max_train: int = 0  # 0: the whole training split
-    epochs: int = 30
+    epochs: int | None = None
     schedule_epochs: int = 0  # > epochs: run the first `epochs` of a `schedule_epochs`-long schedule (tuning)
-    batch_size: int = 512
-    subspace: str = "column"  # every block moves one unit's incoming weights (lowrank: rank-r W updates)
-    rank: int = 16  # column: the span per unit (a multiple of particle_size); lowrank / dense: the rank
-    basis: str = "activity"  # column: every step's span is drawn from the layer's inputs ("random": Gaussian)
-    b_scale: float = -1.0  # low-rank B0 row norm (0: B starts at zero); < 0: the task's tuned value, TUNED_B_SCALE
-    particle_size: int = 8
-    polytope: str = "simplex"
-    epsilon: float = 0.0  # 0: the task's tuned value, TUNED_EPSILON
-    epsilon_final: float = 0.0  # 0: epsilon / 5
-    radius: float = 0.2
-    radius_final: float = 0.02
-    absorb_every: int = 1  # fold the subspace offset into the weights every step ...
-    fresh_basis: bool = True  # ... and (basis=random) draw a fresh Gaussian basis; basis=activity draws its own
-    momentum: float = 0.0
-    weight_momentum: float = 0.7  # heavy ball on the weights across absorbs (coordinate momentum resets there)
+    batch_size: int | None = None
+    subspace: str | None = None  # column (tuned) | lowrank | dense | none
+    rank: int | None = None
+    basis: str | None = None  # activity (tuned, column only) | random
+    b_scale: float | None = None
+    particle_size: int | None = None
+    polytope: str | None = None
+    epsilon: float | None = None
+    epsilon_final: float | None = None  # None: epsilon / 5
+    radius: float | None = None
+    radius_final: float | None = None
+    absorb_every: int | None = None
+    fresh_basis: bool | None = None
+    momentum: float | None = None
+    weight_momentum: float | None = None
     adaptive_radius: bool = False
     structured: bool = True
     adam_lr: float = 1e-3
+
+    def __post_init__(self):
+        check_str(self.task, "task", nonempty=True)
+        check_str(self.optimizer, "optimizer", nonempty=True)
+        check_choice(self.preset, "preset", PRESETS)
+        check_str(self.dataset, "dataset", nonempty=True)
+        if self.dataset != "auto":
+            check_choice(self.dataset, "dataset", ("auto",) + DATASETS)
+        check_str(self.data_dir, "data_dir")
+        check_int(self.max_train, "max_train", 0)
+        check_int(self.schedule_epochs, "schedule_epochs", 0)
+        for name in ("epochs", "batch_size", "rank", "particle_size"):
+            if getattr(self, name) is not None:
+                check_int(getattr(self, name), name, 1)
+        if self.absorb_every is not None:
+            check_int(self.absorb_every, "absorb_every", 0)
+        for name in ("epsilon", "epsilon_final", "radius", "radius_final"):
+            if getattr(self, name) is not None:
+                check_real(getattr(self, name), name, 0, lo_open=True)
+        if self.b_scale is not None:
+            check_real(self.b_scale, "b_scale", 0)
+        for name in ("momentum", "weight_momentum"):
+            if getattr(self, name) is not None:
+                check_real(getattr(self, name), name, 0, 1, hi_open=True)
+        for name in ("fresh_basis", "adaptive_radius", "structured"):
+            if getattr(self, name) is not None:
+                check_bool(getattr(self, name), name)
+        check_real(self.adam_lr, "adam_lr", 0, lo_open=True)
 
 
 def points(config: Config) -> list[Config]:
@@ -96,88 +119,251 @@ def resolve_dataset(config: Config, seed: int):
     return _data(name, config.data_dir, seed, config.max_train)
 
 
-def resolve_defaults(config: Config) -> Config:
-    """The config with the 'task's tuned value' sentinels (b_scale < 0, epsilon / epsilon_final = 0) filled in."""
-    if config.epsilon < 0 or config.epsilon_final < 0:
-        raise ValueError("epsilon / epsilon_final: must be > 0 (0 = the task's tuned value)")
-    if config.b_scale < 0:
-        config = dataclasses.replace(config, b_scale=TUNED_B_SCALE.get(config.task, 0.5))
-    if config.epsilon <= 0:
-        config = dataclasses.replace(config, epsilon=TUNED_EPSILON.get(config.task, 0.003))
-    if config.epsilon_final <= 0:
-        config = dataclasses.replace(config, epsilon_final=config.epsilon / 5)
-    return config
+def train_config(config: Config) -> TrainConfig:
+    """The fully resolved TrainConfig of one point: the config's values, and where it says None the task's
+    tuned ones at the preset's size (`problems.nets.defaults`)."""
+    quick = config.preset == "quick"
+    tuned = tuned_defaults(config.task, quick)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k in fields}
+    values.update(resolve_tuned(config.task, values, quick))
+    for name in ("epochs", "batch_size"):
+        if values[name] is None:
+            values[name] = tuned[name]
+    return TrainConfig(**values)
 
 
-def run(config: Config, seed: int) -> dict:
-    """Train one (task, optimizer) point with `seed`; metrics plus per-epoch curves."""
+def run(config: Config, seed: int, checkpoint_dir: Path | None = None) -> dict:
+    """Train one (task, optimizer) point with `seed`; metrics plus per-epoch curves and the resolved config.
+
+    With `checkpoint_dir` the run saves its whole state at every epoch end and resumes from it."""
     if "," in config.task or "," in config.optimizer:
         raise ValueError("task / optimizer: run() takes one point; use points() to expand comma lists")
+    points(config)  # names an unknown task / optimizer
     data = resolve_dataset(config, seed)
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = resolve_defaults(config)
-    tc = TrainConfig(**{k: v for k, v in dataclasses.asdict(config).items() if k in fields})
-    metrics = train(tc, data, seed)
+    tc = train_config(config)
+    metrics = train(tc, data, seed, checkpoint_dir=checkpoint_dir)
     metrics["dataset"] = data.name
-    for name in ("b_scale", "epsilon", "epsilon_final"):  # the values used (the config may hold sentinels)
-        metrics[name] = getattr(config, name)
     metrics["n_train"] = int(len(data.x_train))
+    metrics["n_features"] = int(data.n_features)
+    metrics["n_classes"] = int(data.n_classes)
+    metrics["resolved_config"] = resolved_dict(tc)
+    metrics["library_versions"] = library_versions()
     return metrics
 
 
-def table(records: list[dict]) -> str:
-    """REFERENCE.md layout: test accuracy % (mean ± std over seeds, test at the best-validation epoch)."""
+def library_versions() -> dict:
+    """Versions of what a run's numbers depend on (Python, JAX / jaxlib, NumPy, optax, the CPU / device)."""
+    import platform
+
+    import jax
+    import jaxlib
+    import numpy
+    import optax
+
+    return {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "numpy": numpy.__version__, "optax": optax.__version__, "machine": platform.machine(),
+            "device": str(jax.devices()[0].device_kind)}
+
+
+def replay_first_epoch(record: dict, data_dir: str | None = None) -> dict:
+    """Rerun the first epoch of a stored record (same config, seed and schedule); its metrics.
+
+    Compare its `curve` (epoch 1) and `step_losses` with the record's: equal on the same library versions."""
+    config = dict(record["config"])
+    resolved = record["metrics"].get("resolved_config", {})
+    epochs = resolved.get("epochs") or config.get("epochs") or 1
+    config["schedule_epochs"] = max(int(config.get("schedule_epochs") or 0), int(epochs))
+    config["epochs"] = 1
+    if data_dir is not None:
+        config["data_dir"] = data_dir
+    fields = {f.name for f in dataclasses.fields(Config)}
+    return run(Config(**{k: v for k, v in config.items() if k in fields}), int(record["seed"]))
+
+
+def replay_differences(record: dict, replay: dict) -> list[str]:
+    """What differs between a record's first epoch and its replay (empty: it reproduces)."""
+    out = []
+    steps = len(replay["step_losses"])
+    if replay["step_losses"] != record["metrics"]["step_losses"][:steps]:
+        out.append(f"step losses differ: {replay['step_losses'][:3]} vs {record['metrics']['step_losses'][:3]}")
+    for key in ("train_loss", "val_accuracy", "test_accuracy"):
+        a, b = replay["curve"][key][0], record["metrics"]["curve"][key][0]
+        if a != b:
+            out.append(f"epoch 1 {key}: replay {a} vs record {b}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m experiments.nondiff_nets replay RECORDS.jsonl [--data-dir DIR]`: rerun the first epoch of
+    every record in the file and report whether it matches."""
+    import argparse
+
+    from experiments.records import load_records
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.nondiff_nets", description=main.__doc__)
+    parser.add_argument("command", choices=["replay"])
+    parser.add_argument("records", type=Path)
+    parser.add_argument("--data-dir", default=None, help="dataset directory (default: the record's)")
+    parser.add_argument("--task", default=None, help="only the records of this task")
+    args = parser.parse_args(argv)
+    failures = 0
+    for rec in load_records(args.records):
+        if args.task and rec["config"]["task"] != args.task:
+            continue
+        diffs = replay_differences(rec, replay_first_epoch(rec, args.data_dir))
+        label = f"{rec['config']['task']}/{rec['config']['optimizer']} seed {rec['seed']}"
+        print(f"{label}: {'reproduces' if not diffs else 'DIFFERS: ' + '; '.join(diffs)}", flush=True)
+        failures += bool(diffs)
+    return 1 if failures else 0
+
+
+def resolved_dict(config: TrainConfig) -> dict:
+    """A JSON-ready dict of every field of a resolved TrainConfig."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+TASK_NAMES = {"snn": "Hard-LIF SNN", "int8": "Int8", "argmax": "Argmax attention", "staircase": "Staircase",
+              "moe": "Hard MoE", "tree": "Hard oblique tree", "mlp": "MLP (sanity)"}
+DATASET_NAMES = {"digits": "digits 8x8", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
+                 "mnist_fashion": "MNIST+Fashion"}
+# What a quick (digits) run cannot show, said next to its number in the table.
+QUICK_NOTES: dict[str, str] = {}
+
+
+def model_label(task: str, n_in: int, n_classes: int, options: dict | None = None) -> str:
+    """The architecture of `task` as built for `n_in` inputs and `n_classes` classes, e.g. '64-128-10 ...'."""
+    m = make_model(task, n_in, n_classes, **(options or {}))
+    if task == "snn":
+        return (f"{n_in}-{m.hidden}-{n_classes} hard LIF, {m.steps} steps, decay {m.decay:g}, threshold "
+                f"{m.threshold:g}, reset 0, spike counts")
+    if task in ("int8", "staircase", "mlp"):
+        widths = (n_in, *m.hidden, n_classes)
+        layers = [f"{a}-{b}" for a, b in zip(widths, widths[1:])]
+        if task == "int8":  # the published notation: 784-128-[int8 128-128, scale .01]-10
+            parts = [str(n_in)] + [f"[int8 {layers[i]}, scale {m.int8_scale:g}]" if i in m.int8_layers
+                                   else str(widths[i + 1]) for i in range(len(layers))]
+            return "-".join(parts)
+        sizes = "-".join(map(str, widths))
+        return f"{sizes}, floor({m.levels} sigmoid(x))/{m.levels}" if task == "staircase" else f"{sizes} ReLU"
+    if task == "argmax":
+        return f"{n_in}-{m.hidden}, {m.slots} keys, argmax slot gates a {m.hidden}-{m.hidden} map, -{n_classes}"
+    if task == "moe":
+        h = m.hidden
+        return f"{n_in}-{h}, argmax gate over {m.experts} experts ({h}-{h}-{h}), -{n_classes}"
+    return f"{n_in} inputs, oblique tree depth {m.depth} ({2 ** m.depth - 1} hyperplanes, {2 ** m.depth} leaves)"
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return "-"
     from experiments.report import format_mean_std
 
+    return f"{format_mean_std(values)} ({len(values)} seed{'s' if len(values) > 1 else ''})"
+
+
+def table(records: list[dict]) -> str:
+    """REFERENCE.md section 1 layout: test accuracy % at the best-validation epoch, `mean ± std (n seeds)`."""
     cells: dict = {}
     walls: dict = {}
-    data: dict = {}
+    rows: dict = {}
     for rec in records:
-        task, opt = rec["config"]["task"], rec["config"]["optimizer"]
-        cells.setdefault((task, opt), []).append(100 * rec["metrics"]["test_accuracy"])
+        cfg, m = rec["config"], rec["metrics"]
+        task, opt = cfg["task"], cfg["optimizer"]
+        resolved = m.get("resolved_config", cfg)
+        n_in, n_classes = m.get("n_features", 784), m.get("n_classes", 10)
+        data = (f"{DATASET_NAMES.get(m.get('dataset'), m.get('dataset', '?'))}, {resolved['epochs']} ep, "
+                f"batch {resolved['batch_size']}, n={m.get('n_train')}")
+        row = rows.setdefault((task, data), {"model": model_label(task, n_in, n_classes, cfg.get("model_options")),
+                                             "preset": cfg.get("preset", "full")})
+        cells.setdefault((task, data, opt), []).append(100 * m["test_accuracy"])
         if opt == "polystep":
-            walls.setdefault(task, []).append(rec["metrics"]["wall_s"])
-        data.setdefault(task, set()).add(
-            f"{rec['metrics'].get('dataset', '?')}, {rec['config']['epochs']} ep, n={rec['metrics'].get('n_train')}")
+            walls.setdefault((task, data), []).append(m["wall_s"])
+        row.setdefault("n", 0)
     header = ["Task (data)", "model"] + [c for _, c in COLUMNS] + ["PolyStep wall s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for task in [t for t in TASKS if t in data]:
-        row = [f"{task} ({'; '.join(sorted(data[task]))})", MODELS.get(task, "")]
+    order = {t: i for i, t in enumerate(TASKS)}
+    for task, data in sorted(rows, key=lambda k: (order.get(k[0], 99), k[1])):
+        row = [f"{TASK_NAMES.get(task, task)} ({data})", rows[(task, data)]["model"]]
         for opt, _ in COLUMNS:
-            vals = cells.get((task, opt), [])
-            row.append(f"{format_mean_std(vals)} (n={len(vals)})" if vals else "-")
-        row.append(format_mean_std(walls.get(task, [])))
+            cell = _cell(cells.get((task, data, opt), []))
+            if opt == "polystep" and rows[(task, data)]["preset"] == "quick" and task in QUICK_NOTES and cell != "-":
+                cell += f": {QUICK_NOTES[task]}"
+            row.append(cell)
+        wall = walls.get((task, data), [])
+        row.append(_cell(wall).split(" (")[0] if wall else "-")
         lines.append("| " + " | ".join(row) + " |")
-    lines.append("\nTest accuracy % at the epoch of best validation accuracy; n = number of seeds.")
+    lines.append("\nTest accuracy % of the hard model at the epoch of best validation accuracy, mean ± std over "
+                 "seeds (std: sample standard deviation; one seed: no std). A digits row is a quick run "
+                 "(8x8 images, 64 inputs), not the MNIST protocol.")
     return "\n".join(lines)
 
 
+def _curves(records: list[dict], task: str):
+    """Per optimizer: (epochs, forward evaluations at each epoch end, validation % per seed)."""
+    out: dict = {}
+    for rec in records:
+        if rec["config"]["task"] != task:
+            continue
+        m = rec["metrics"]
+        epochs = m["curve"]["epoch"]
+        per_epoch = m["evaluations"] / max(len(epochs), 1)
+        entry = out.setdefault(rec["config"]["optimizer"], {"epoch": epochs, "evals": None, "val": []})
+        entry["evals"] = [per_epoch * e for e in epochs]
+        entry["val"].append([100 * v for v in m["curve"]["val_accuracy"]])
+    return out
+
+
 def plot(records: list[dict], out_dir: Path) -> list[Path]:
-    """Learning curves per task: train loss and validation accuracy per epoch, one line per optimizer/seed."""
+    """Validation accuracy against epoch and against forward evaluations: one panel per task, one line per
+    optimizer (mean over seeds, shaded min-max)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
+    tasks = [t for t in TASKS if any(r["config"]["task"] == t for r in records)]
+    labels = dict(COLUMNS)
+    colors = {opt: f"C{i}" for i, (opt, _) in enumerate(COLUMNS)}
     out = []
-    for task in sorted({r["config"]["task"] for r in records}):
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-        for rec in [r for r in records if r["config"]["task"] == task]:
-            curve = rec["metrics"]["curve"]
-            label = f"{rec['config']['optimizer']} s{rec['seed']}"
-            ax1.plot(curve["epoch"], curve["train_loss"], marker="o", label=label)
-            ax2.plot(curve["epoch"], curve["val_accuracy"], marker="o", label=label)
-        ax1.set(xlabel="epoch", ylabel="train loss (hard model)", title=f"{task}: train loss", yscale="log")
-        ax2.set(xlabel="epoch", ylabel="validation accuracy", title=f"{task}: validation accuracy")
-        ax2.legend(fontsize=7)
-        fig.tight_layout()
-        path = Path(out_dir) / f"nondiff_nets_{task}.png"
+    for axis in ("epoch", "evals"):
+        cols = min(len(tasks), 4)
+        rows_n = -(-len(tasks) // cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols, 3.0 * rows_n + 0.6), squeeze=False)
+        handles = {}
+        for ax, task in zip(axes.flat, tasks):
+            for opt, c in _curves(records, task).items():
+                val = np.array([v[:min(map(len, c["val"]))] for v in c["val"]])
+                x = np.array(c[axis][:val.shape[1]])
+                (line,) = ax.plot(x, val.mean(0), marker="o", ms=3, color=colors.get(opt), label=labels.get(opt, opt))
+                if len(val) > 1:
+                    ax.fill_between(x, val.min(0), val.max(0), color=colors.get(opt), alpha=0.2)
+                handles[opt] = line
+            ax.set_title(TASK_NAMES.get(task, task), fontsize=10)
+            ax.set_ylabel("validation accuracy %")
+            if axis == "epoch":
+                ax.set_xlabel("epoch")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            else:
+                ax.set_xlabel("forward evaluations (minibatch passes)")
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(tasks):]:
+            ax.axis("off")
+        order = [opt for opt, _ in COLUMNS if opt in handles]
+        fig.legend([handles[o] for o in order], [labels[o] for o in order], loc="lower center",
+                   ncol=len(order), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        path = Path(out_dir) / f"nondiff_nets_val_vs_{axis}.png"
         fig.savefig(path, dpi=100)
         plt.close(fig)
         out.append(path)
     return out
 
 
+QUICK_TASKS = "snn,int8,argmax,staircase,moe,tree,mlp"
 EXPERIMENT = Experiment(
     name="nondiff_nets",
     description="Forward-only training of hard-threshold / quantized / hard-routed nets vs ES and Adam",
@@ -186,10 +372,12 @@ EXPERIMENT = Experiment(
     plot=plot,
     table=table,
     points=points,
-    quick={"task": "int8,staircase", "optimizer": "polystep,adam_ste", "dataset": "digits", "epochs": 4,
-           "batch_size": 64, "rank": 1, "polytope": "orthoplex", "epsilon": 0.01, "epsilon_final": 0.002,
-           "radius": 0.5, "radius_final": 0.05, "absorb_every": 0, "fresh_basis": False, "weight_momentum": 0.0,
-           "subspace": "lowrank", "basis": "random"},
+    quick={"preset": "quick", "task": QUICK_TASKS, "optimizer": "polystep,adam_ste", "dataset": "digits"},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
+    checkpoints=True,  # run() saves and resumes a checkpoint at every epoch end
 )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import polystep
+from polystep.subspace import to_params
 from problems.nets.models import make_model
-from problems.nets.structured import StructuredLoss, naive_losses
+from problems.nets.structured import StructuredLoss, leaf_names, naive_losses
 
 SMALL = {"snn": {"hidden": 16}, "int8": {"hidden": (16, 16)}, "staircase": {"hidden": (16, 16)},
          "argmax": {"hidden": 16, "slots": 4}, "moe": {"hidden": 16, "experts": 3}, "tree": {"depth": 3},
@@ -132,3 +133,26 @@ def test_activity_basis_spans_the_layer_inputs_and_keeps_the_parameters(task):
     np.testing.assert_allclose(p.T @ p, np.eye(4), atol=1e-4)
     inside = np.linalg.norm(np.asarray(basis).T @ p[:, :3]) ** 2  # energy of 3 columns inside span(inputs)
     assert inside > 3 * 0.99
+
+
+@pytest.mark.slow
+def test_moe_trunk_unit_moves_equal_the_full_forward(x64):
+    """A hidden unit of the MoE trunk: rank-one gate / first-expert-layer updates with per-expert row masks
+    equal the naive forward on every candidate of that leaf, including candidates that re-route rows."""
+    model, layout, space, coords, blocks, x, y = _setup("moe", polystep.ColumnSubspace(4))
+    leaves = np.asarray(layout.block_leaf)[np.asarray(blocks.index)]
+    pick = np.flatnonzero(leaves == leaf_names(layout).index("w0"))[:24]
+    assert len(pick) == 24
+    sample = polystep.Blocks(blocks.index[pick], blocks.delta[pick])
+    fast = np.asarray(StructuredLoss(model, layout, x, y).block_losses(space, coords, blocks))[pick]
+    slow = np.asarray(naive_losses(model, layout, space, coords, sample, x, y))
+    np.testing.assert_allclose(fast, slow, rtol=1e-6, atol=1e-6)
+    # some of these moves change which expert a row goes to, so the re-routing path is checked too
+    route = jax.jit(lambda c: model.decisions(to_params(layout, space, c), x)["expert"])
+    base = np.asarray(route(coords))
+    rerouted = 0
+    for n in pick:
+        start = int(layout.block_start[int(blocks.index[n])])
+        moved = coords.at[start:start + blocks.delta.shape[-1]].add(blocks.delta[n])
+        rerouted += int(np.any(np.asarray(route(moved)) != base))
+    assert rerouted > 0

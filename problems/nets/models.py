@@ -508,7 +508,9 @@ class HardMoE:
         """Hard logits when only unit `j` of site `site` changes, to pre-activation `col` (rows,).
 
         Inside an expert one unit changes the expert's next pre-activation (or its output) by a rank-one
-        term, on the rows routed to it; a hidden unit of h still re-runs every expert (`resume`).
+        term, on the rows routed to it. A hidden unit of h changes the gate scores and every expert's first
+        pre-activation by rank-one terms; each expert's second layer then runs once, and a row keeps its cached
+        output unless its unit changed or its route did (per-expert masks).
         """
         out = lambda y: y @ params["w2"] + params["b2"]
         if site == "l2":
@@ -516,7 +518,15 @@ class HardMoE:
         if site == "gate":
             return out(jnp.einsum("be,beh->bh", select(cache["pre/gate"].at[:, j].set(col), "hard"), cache["ys"]))
         if site == "l0":
-            return self.resume(site, params, cache, cache["pre/l0"].at[:, j].set(col))
+            change = jax.nn.relu(col) - jax.nn.relu(cache["pre/l0"][:, j])
+            route = select(cache["pre/gate"] + change[:, None] * params["wg"][j][None, :], "hard")
+            y = jnp.zeros_like(cache["inp/l2"])
+            for e in range(self.experts):
+                pre_a = cache[f"pre/e{e}a"] + change[:, None] * params[f"e{e}_wa"][j][None, :]
+                y_e = jax.nn.relu(jax.nn.relu(pre_a) @ params[f"e{e}_wb"] + params[f"e{e}_bb"])
+                y = y + route[:, e:e + 1] * y_e
+            moved = (change != 0) | jnp.any(route != cache["route"], axis=-1)
+            return out(jnp.where(moved[:, None], y, cache["inp/l2"]))
         e, part = int(site[1:-1]), site[-1]
         chosen = cache["route"][:, e] > 0
         if part == "a":

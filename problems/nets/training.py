@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -19,9 +20,13 @@ import numpy as np
 import optax
 
 import polystep
+from polystep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from polystep.geometry import POLYTOPES
+from polystep.validate import check_bool, check_choice, check_int, check_real, fail
 from problems.nets.basis import align_to_activity
 from problems.nets.data import Dataset, minibatches
-from problems.nets.models import accuracy, cross_entropy, make_model
+from problems.nets.defaults import POLYSTEP_DEFAULTS, PROTOCOL, tuned_defaults
+from problems.nets.models import TASKS, accuracy, cross_entropy, make_model
 from problems.nets.structured import StructuredLoss
 
 OPTIMIZERS = ("polystep", "openai_es", "cmaes", "spsa", "adam_smooth", "adam_ste")
@@ -29,30 +34,35 @@ SUBSPACES = ("lowrank", "column", "dense", "none")
 BASES = ("random", "activity")
 
 
+# TrainConfig fields left at None take the task's tuned value (problems/nets/defaults.py).
+TUNED_FIELDS = tuple(POLYSTEP_DEFAULTS)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines one training run (defaults: the published protocol, PolyStep low-rank)."""
+    """Everything that defines one training run: the published protocol and, for PolyStep, the task's tuned
+    settings (`problems.nets.defaults`); a field left at None takes the task's tuned value at construction."""
 
     task: str = "int8"
     optimizer: str = "polystep"
-    epochs: int = 30
+    epochs: int = PROTOCOL["epochs"]
     schedule_epochs: int = 0  # > epochs: run only the first `epochs` of a longer schedule (tuning); 0: = epochs
-    batch_size: int = 512
-    # PolyStep
-    subspace: str = "lowrank"
-    rank: int = 4
-    b_scale: float = 0.5  # low-rank: norm of the random B0 rows (0: B starts at zero, A-moves dead)
-    basis: str = "random"  # column subspace: "activity" draws each step's span from the layer inputs (basis.py)
-    particle_size: int = 8
-    polytope: str = "orthoplex"
-    epsilon: float = 0.01
-    epsilon_final: float = 0.002
-    radius: float = 0.5
-    radius_final: float = 0.05
-    absorb_every: int = 0
-    fresh_basis: bool = False
-    momentum: float = 0.0
-    weight_momentum: float = 0.0  # heavy ball on the weights across absorbs (survives fresh bases)
+    batch_size: int = PROTOCOL["batch_size"]
+    # PolyStep (None: the task's tuned value)
+    subspace: str | None = None
+    rank: int | None = None
+    b_scale: float | None = None  # low-rank: norm of the random B0 rows (0: B starts at zero, A-moves dead)
+    basis: str | None = None  # column subspace: "activity" draws each step's span from the layer inputs (basis.py)
+    particle_size: int | None = None
+    polytope: str | None = None
+    epsilon: float | None = None
+    epsilon_final: float | None = None
+    radius: float | None = None
+    radius_final: float | None = None
+    absorb_every: int | None = None
+    fresh_basis: bool | None = None
+    momentum: float | None = None
+    weight_momentum: float | None = None  # heavy ball on the weights across absorbs (survives fresh bases)
     adaptive_radius: bool = False
     structured: bool = True
     chunk_floats: int = 1 << 21
@@ -69,19 +79,61 @@ class TrainConfig:
     model_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: unknown {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        if self.subspace not in SUBSPACES:
-            raise ValueError(f"subspace: unknown {self.subspace!r}; allowed: {', '.join(SUBSPACES)}")
-        if self.basis not in BASES:
-            raise ValueError(f"basis: unknown {self.basis!r}; allowed: {', '.join(BASES)}")
-        if self.basis == "activity" and (self.subspace != "column" or self.absorb_every != 1):
-            raise ValueError("basis: 'activity' needs subspace=column and absorb_every=1 (a new span every step)")
-        if self.schedule_epochs < 0:
-            raise ValueError(f"schedule_epochs: must be >= 0, got {self.schedule_epochs}")
-        for name in ("epochs", "batch_size", "rank", "particle_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        check_choice(self.task, "task", TASKS)
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        for name, value in resolve_tuned(self.task, {n: getattr(self, n) for n in TUNED_FIELDS}).items():
+            object.__setattr__(self, name, value)
+        validate_train_config(self)
+
+
+def resolve_tuned(task: str, values: dict, quick: bool = False) -> dict:
+    """`values` (PolyStep field -> value or None) with every None replaced by `task`'s tuned value (full or
+    quick size); an explicit epsilon sets epsilon_final to epsilon / 5, a non-column subspace a random basis."""
+    tuned = tuned_defaults(task, quick)
+    values = {name: values.get(name) for name in TUNED_FIELDS}
+    if values["basis"] is None and values["subspace"] not in (None, "column"):
+        values["basis"] = "random"
+    if values["epsilon_final"] is None and values["epsilon"] is not None:
+        values["epsilon_final"] = check_real(values["epsilon"], "epsilon", 0, lo_open=True) / 5
+    return {name: tuned[name] if value is None else value for name, value in values.items()}
+
+
+def validate_train_config(c: TrainConfig) -> None:
+    """ValueError naming the field for any value out of its range (every field, every type)."""
+    check_int(c.epochs, "epochs", 1)
+    check_int(c.schedule_epochs, "schedule_epochs", 0)
+    check_int(c.batch_size, "batch_size", 1)
+    check_choice(c.subspace, "subspace", SUBSPACES)
+    check_int(c.rank, "rank", 1)
+    check_real(c.b_scale, "b_scale", 0)
+    check_choice(c.basis, "basis", BASES)
+    check_int(c.particle_size, "particle_size", 1)
+    check_choice(c.polytope, "polytope", POLYTOPES)
+    check_real(c.epsilon, "epsilon", 0, lo_open=True)
+    check_real(c.epsilon_final, "epsilon_final", 0, c.epsilon, lo_open=True)
+    check_real(c.radius, "radius", 0, lo_open=True)
+    check_real(c.radius_final, "radius_final", 0, c.radius, lo_open=True)
+    check_int(c.absorb_every, "absorb_every", 0)
+    check_bool(c.fresh_basis, "fresh_basis")
+    check_real(c.momentum, "momentum", 0, 1, hi_open=True)
+    check_real(c.weight_momentum, "weight_momentum", 0, 1, hi_open=True)
+    check_bool(c.adaptive_radius, "adaptive_radius")
+    check_bool(c.structured, "structured")
+    check_int(c.chunk_floats, "chunk_floats", 1)
+    check_int(c.es_population, "es_population", 2)
+    check_real(c.es_sigma, "es_sigma", 0, lo_open=True)
+    check_real(c.es_lr, "es_lr", 0, lo_open=True)
+    check_int(c.cma_population, "cma_population", 2)
+    check_real(c.cma_sigma, "cma_sigma", 0, lo_open=True)
+    check_real(c.spsa_a, "spsa_a", 0, lo_open=True)
+    check_real(c.spsa_c, "spsa_c", 0, lo_open=True)
+    check_real(c.adam_lr, "adam_lr", 0, lo_open=True)
+    if not isinstance(c.model_options, dict):
+        fail("model_options", f"must be a dict of model keyword arguments, got {c.model_options!r}")
+    if c.basis == "activity" and (c.subspace != "column" or c.absorb_every != 1):
+        fail("basis", "'activity' needs subspace=column and absorb_every=1 (a new span every step)")
+    if c.weight_momentum and (c.subspace == "none" or c.absorb_every < 1):
+        fail("weight_momentum", "needs a subspace and absorb_every >= 1 (it acts at absorb time); set it to 0")
 
 
 def make_subspace(config: TrainConfig):
@@ -197,10 +249,31 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr) -> dict:
+def _storable(state) -> list:
+    """The state's non-empty leaves (orbax cannot store zero-size arrays, e.g. the empty projection of a bias)."""
+    return [leaf for leaf in jax.tree_util.tree_leaves(state) if np.size(leaf) > 0]
+
+
+def _restored(template, stored: list):
+    """`template` with its non-empty leaves replaced, in order, by the stored ones."""
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    stored = iter(stored)
+    return jax.tree_util.tree_unflatten(treedef, [next(stored) if np.size(leaf) > 0 else leaf for leaf in leaves])
+
+
+def _check_resumable(meta: dict, config: TrainConfig, seed: int, directory: Path) -> None:
+    """A checkpoint written by another config or seed is refused, naming the directory."""
+    if meta.get("config") != repr(config) or meta.get("seed") != seed:
+        raise CheckpointError(f"{directory}: the checkpoint belongs to another run (config or seed differ); "
+                              "delete this directory to start the run over")
+
+
+def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpoint_dir: Path | None = None) -> dict:
     """Train `config.task` on `data` with `config.optimizer`; returns metrics and per-epoch curves.
 
     The seed fixes initial weights, subspace projections (drawn per seed), minibatch order and all noise.
+    With `checkpoint_dir`, the whole state (optimizer state, curves, epoch) is saved at every epoch end and a
+    run finds and resumes it: the resumed run's metrics equal the uninterrupted run's (wall times aside).
     """
     model = make_model(config.task, data.n_features, data.n_classes, **config.model_options)
     key = jax.random.PRNGKey(seed)
@@ -240,7 +313,18 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr) -> dict
         curve["smooth_test_accuracy"] = []
     started = time.perf_counter()
     step_time = 0.0
-    for epoch in range(config.epochs):
+    first_epoch = 0
+    if checkpoint_dir is not None:
+        saved = load_checkpoint(Path(checkpoint_dir), _storable(state))
+        if saved is not None:
+            state, meta = _restored(state, saved[0]), saved[1]
+            _check_resumable(meta, config, seed, Path(checkpoint_dir))
+            first_epoch, curve, step_losses = meta["epoch"], meta["curve"], meta["step_losses"]
+            step_time = meta["step_time"]
+            started -= curve["wall_s"][-1]
+            print(f"  [{config.task}/{config.optimizer} seed {seed}] resumed after epoch {first_epoch} from "
+                  f"{checkpoint_dir}", file=log, flush=True)
+    for epoch in range(first_epoch, config.epochs):
         order = minibatches(n_train, batch, seed * 1000 + epoch)
         losses = []
         for b, idx in enumerate(order):
@@ -260,6 +344,10 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr) -> dict
         curve["wall_s"].append(time.perf_counter() - started)
         if mode == "smooth":
             curve["smooth_test_accuracy"].append(acc(p, data.x_test, data.y_test, smooth_score))
+        if checkpoint_dir is not None:
+            save_checkpoint(Path(checkpoint_dir), _storable(state), {
+                "epoch": epoch + 1, "curve": curve, "step_losses": step_losses, "step_time": step_time,
+                "config": repr(config), "seed": seed})
         print(f"  [{config.task}/{config.optimizer} seed {seed}] epoch {epoch + 1}/{config.epochs} "
               f"loss {curve['train_loss'][-1]:.4f} val {curve['val_accuracy'][-1]:.4f} "
               f"({curve['wall_s'][-1]:.1f}s)", file=log, flush=True)
