@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.records import load_records
+from experiments.records import RECORDS_FILE, load_records
 from experiments.registry import Experiment
 
 
@@ -49,10 +50,20 @@ def format_mean_std(values: list[float]) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
 
-def report(experiment: Experiment, out: Path) -> tuple[str, list[Path]]:
-    """The markdown table and the figure files of one experiment's records under `out`."""
-    path = Path(out) / experiment.name / "records.jsonl"
-    records = load_records(path)
+def find_records_root(name: str, roots: Sequence[Path]) -> Path:
+    """The first results root that holds records of experiment `name` (the first root when none does)."""
+    for root in roots:
+        path = Path(root) / name / RECORDS_FILE
+        if path.exists() and path.stat().st_size > 0:
+            return Path(root)
+    return Path(roots[0])
+
+
+def report(experiment: Experiment, out: Path, set_aside_damaged: bool = False) -> tuple[str, list[Path]]:
+    """The markdown table and the figure files of one experiment's records under `out` (each (config, seed)
+    counted once; a damaged line raises ValueError naming file and line unless `set_aside_damaged`)."""
+    path = Path(out) / experiment.name / RECORDS_FILE
+    records = load_records(path, set_aside_damaged=set_aside_damaged)
     if not records:
         return f"No records for {experiment.name} under {path}; run `python -m experiments run {experiment.name}`.", []
     table = experiment.table(records) if experiment.table else generic_table(records)

@@ -80,7 +80,7 @@ def test_parse_overrides_types_and_errors():
 
 def test_malformed_record_file_names_file_and_line(tmp_path):
     path = tmp_path / "records.jsonl"
-    atomic_write_text(path, json.dumps({"a": 1}) + "\n{broken\n")
+    atomic_write_text(path, json.dumps({"config": {"a": 1}, "seed": 0, "metrics": {}}) + "\n{broken\n")
     with pytest.raises(ValueError, match=r"records.jsonl:2"):
         load_records(path)
     assert RecordStore(tmp_path, "none").records == []
@@ -205,3 +205,55 @@ def test_a_checkpointing_run_killed_after_its_first_checkpoint_resumes_to_the_sa
     (reference,) = load_records(clean_out / "walk" / "records.jsonl")
     assert record["metrics"] == reference["metrics"] and len(record["metrics"]["curve"]) == 6
     assert not any((killed_out / "walk" / "checkpoints").iterdir())  # cleared once the record was written
+
+
+@dataclass(frozen=True)
+class CheckedConfig:
+    size: int = 1
+    sizes: tuple[int, ...] = (1, 2)
+
+    def __post_init__(self):
+        if self.size < 0:
+            raise ValueError(f"size: must be >= 0, got {self.size}")
+
+
+def test_a_bad_sweep_point_fails_before_any_point_runs(tmp_path, monkeypatch, capsys):
+    calls = []
+    checked = Experiment(name="checked", description="", config_cls=CheckedConfig,
+                         run=lambda c, s: calls.append(c.size) or {"value": c.size},
+                         points=lambda c: [CheckedConfig(size=s, sizes=c.sizes) for s in c.sizes])
+    monkeypatch.setattr(registry, "_CACHE", {"checked": checked})
+    assert cli.main(["run", "checked", "--out", str(tmp_path), "--set", "sizes=1,2,-5"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: size: must be >= 0, got -5"
+    assert calls == [] and not (tmp_path / "checked" / "records.jsonl").exists()
+    assert cli.main(["run", "checked", "--out", str(tmp_path), "--set", "size=-1"]) == 2
+    assert capsys.readouterr().err.strip() == "error: size: must be >= 0, got -1"
+    assert cli.main(["run", "checked", "--out", str(tmp_path), "--dry-run"]) == 0
+    assert "2 points, 0 done, 2 to run" in capsys.readouterr().out and calls == []
+
+
+def test_report_after_tour_reads_the_tour_records_and_says_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "_CACHE", {"toy": TOY})
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["tour"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", "toy"]) == 0
+    captured = capsys.readouterr()
+    assert "reading records from results/tour/toy" in captured.err
+    assert "| size |" in captured.out
+    # Records of a run of its own (results/toy) come first.
+    assert cli.main(["run", "toy", "--seeds", "5"]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", "toy"]) == 0
+    assert "reading records from results/toy" in capsys.readouterr().err
+
+
+def test_backend_options_are_checked(tmp_path, capsys):
+    assert cli.main(["run", "quickstart", "--workers", "2", "--out", str(tmp_path)]) == 2
+    assert "go with --backend ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "quickstart", "--backend", "ray", "--workers", "0"])
+    assert "expected an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="backend: must be one of inprocess, ray"):
+        run_experiment(TOY, out=tmp_path, backend="dask")
