@@ -2,8 +2,9 @@
 
 Built on orbax-checkpoint: each save is written to a temporary directory and renamed into place when complete,
 and the previous checkpoint is removed only after that, so a kill at any moment leaves a loadable checkpoint.
-Measured on 2 CPU cores for a small pytree (six leaves, 2 k values): about 40 ms per save and 10 ms per load,
-against 0.4 s once for importing orbax; ample for checkpoints taken every epoch or every few seconds.
+Measured on a busy 2-core machine: about 0.1 s per save and 20-30 ms per load, for 2 k values as for 0.9 MB,
+12-21x a bare numpy .npz + rename in the same run (plus 0.4 s once to import orbax). That fixed cost is
+negligible for checkpoints taken every epoch or every few seconds; do not save more often than that.
 
     save_checkpoint(directory, state, meta)       # state: any pytree of arrays (typed PRNG keys included)
     load_checkpoint(directory, template)          # -> (state, meta), or None when there is no checkpoint
@@ -66,11 +67,11 @@ def _from_storable(restored: Any, template: Any) -> Any:
 
 
 def _manager(directory: Path, read_only: bool = False):
-    """One checkpoint kept; the temporary directories of saves killed midway are removed by the next save."""
+    """One checkpoint kept; the temporary directories of saves killed midway are removed by the next save.
+    A reading manager neither creates nor cleans anything (orbax's own read-only mode logs warnings instead)."""
     ocp = _ocp()
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=1, enable_async_checkpointing=False, create=not read_only,
-        cleanup_tmp_directories=not read_only, read_only=read_only,
+        max_to_keep=1, enable_async_checkpointing=False, create=not read_only, cleanup_tmp_directories=not read_only,
     )
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
 
