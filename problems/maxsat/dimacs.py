@@ -11,7 +11,9 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import warnings
+import zlib
 from pathlib import Path
 
 import numba
@@ -23,7 +25,8 @@ FORMATS = ("mse22", "legacy", "cnf")
 _INT64_MAX = np.iinfo(np.int64).max
 
 # Error codes shared by the compiled passes.
-_OK, _BAD_TOKEN, _OVERFLOW, _DUP_P, _LATE_P, _ZERO_W, _NEG_W, _BEYOND, _MISSING_0, _H_MISPLACED, _BAD_W = range(11)
+(_OK, _BAD_TOKEN, _OVERFLOW, _DUP_P, _LATE_P, _ZERO_W, _NEG_W, _BEYOND, _MISSING_0, _H_MISPLACED, _BAD_W,
+ _WEIGHT_SUM) = range(12)
 _MESSAGES = {
     _BAD_TOKEN: "non-integer token",
     _OVERFLOW: "integer does not fit in 64 bits",
@@ -35,7 +38,10 @@ _MESSAGES = {
     _MISSING_0: "last clause has no terminating 0",
     _H_MISPLACED: "'h' is only allowed as the first token of a clause in an MSE 2022 WCNF file",
     _BAD_W: "weight token expected",
+    _WEIGHT_SUM: "the soft weights sum to 2^63 or more (MAX-SAT weights must sum below 2^63)",
 }
+_COUNT = re.compile(r"[0-9]+")
+_MAX_VARS = 2**31 - 1  # literals are stored as int32
 
 
 def _open(path: Path, mode: str):
@@ -71,15 +77,15 @@ def _tokenize(buf):
     i = 0
     while i < n:
         ch = buf[i]
-        if ch == 10:
+        if ch == 10 or (ch == 13 and (i + 1 == n or buf[i + 1] != 10)):  # LF, CRLF (at its LF) or a lone CR
             line += 1
             i += 1
             continue
         if _is_space(ch):
             i += 1
             continue
-        if ch == 99:  # 'c': comment to the end of the line
-            while i < n and buf[i] != 10:
+        if ch == 99:  # 'c': comment to the end of the line (LF or CR)
+            while i < n and buf[i] != 10 and buf[i] != 13:
                 i += 1
             continue
         if ch == 37:  # '%': SATLIB trailer, stop
@@ -91,7 +97,7 @@ def _tokenize(buf):
                 return values, kinds, lines, ntok, _LATE_P, line, p_start, p_end, p_line
             p_start = i
             p_line = line
-            while i < n and buf[i] != 10:
+            while i < n and buf[i] != 10 and buf[i] != 13:
                 i += 1
             p_end = i
             continue
@@ -133,6 +139,7 @@ def _structure(values, kinds, lines, ntok, mode, top, n_declared):
     hard = np.empty(ntok + 1, np.bool_)
     m = 0
     max_var = 0
+    soft_sum = np.int64(0)
     t = 0
     while t < ntok:
         w = np.int64(1)
@@ -152,6 +159,9 @@ def _structure(values, kinds, lines, ntok, mode, top, n_declared):
                 if mode == 2 and top > 0 and w >= top:
                     is_hard = True
                     w = 0
+                if w > np.int64(9223372036854775807) - soft_sum:
+                    return starts, lengths, weights, hard, m, max_var, _WEIGHT_SUM, lines[t]
+                soft_sum += w
             t += 1
             if t >= ntok:
                 return starts, lengths, weights, hard, m, max_var, _MISSING_0, lines[t - 1]
@@ -253,16 +263,20 @@ def _format_body(clauses, lengths, prefix_kind, prefix_value):
 # ------------------------------------------------------------------------------------------- public API
 def _parse_header(text: str, where: str) -> tuple[str, int, int, int]:
     parts = text.split()
-    if len(parts) < 4 or parts[1] not in ("cnf", "wcnf") or (parts[1] == "cnf" and len(parts) != 4) or (
-        parts[1] == "wcnf" and len(parts) > 5
-    ):
+    if len(parts) < 4 or parts[0] != "p" or parts[1] not in ("cnf", "wcnf") or (
+        parts[1] == "cnf" and len(parts) != 4
+    ) or (parts[1] == "wcnf" and len(parts) > 5):
         raise ValueError(f"{where}: malformed p-line {text.strip()!r}; expected 'p cnf N M' or 'p wcnf N M [TOP]'")
-    try:
-        nums = [int(x) for x in parts[2:]]
-    except ValueError:
-        raise ValueError(f"{where}: non-integer count in p-line {text.strip()!r}") from None
-    if any(x < 0 for x in nums):
-        raise ValueError(f"{where}: negative count in p-line {text.strip()!r}")
+    for x in parts[2:]:
+        if x.startswith("-") and _COUNT.fullmatch(x[1:]):
+            raise ValueError(f"{where}: negative count in p-line {text.strip()!r}")
+        if not _COUNT.fullmatch(x):
+            raise ValueError(f"{where}: non-integer count {x!r} in p-line {text.strip()!r} (plain digits 0-9 only)")
+    nums = [int(x) for x in parts[2:]]
+    if nums[0] > _MAX_VARS:
+        raise ValueError(f"{where}: variable count {nums[0]} in p-line is beyond {_MAX_VARS}")
+    if any(x > _INT64_MAX for x in nums[1:]):
+        raise ValueError(f"{where}: count in p-line {text.strip()!r} does not fit in 64 bits (max 2^63 - 1)")
     if len(nums) == 3 and nums[2] < 1:
         raise ValueError(f"{where}: top must be >= 1 in p-line {text.strip()!r}")
     top = nums[2] if len(nums) == 3 else -1
@@ -307,9 +321,22 @@ def parse_bytes(data: bytes, name: str = "<bytes>", n_vars: int | None = None) -
 def read(path: str | os.PathLike, n_vars: int | None = None) -> Formula:
     """Read a DIMACS CNF or WCNF file (MSE 2022+ or legacy; .gz/.bz2/.xz by extension) into a Formula."""
     path = Path(path)
-    with _open(path, "rb") as handle:
-        data = handle.read()
-    return parse_bytes(data, str(path), n_vars=n_vars)
+    return parse_bytes(read_bytes(path), str(path), n_vars=n_vars)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The (decompressed) bytes of `path`; a corrupt or truncated .gz / .bz2 / .xz raises ValueError naming it."""
+    path = Path(path)
+    try:
+        with _open(path, "rb") as handle:
+            return handle.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error, lzma.LZMAError) as err:
+        raise ValueError(f"{path}: cannot decompress ({path.suffix} file truncated or not in that format): "
+                         f"{err}") from None
+    except OSError as err:
+        if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
+        raise ValueError(f"{path}: cannot read ({err})") from None
 
 
 def to_bytes(formula: Formula, format: str = "mse22") -> bytes:

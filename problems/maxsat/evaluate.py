@@ -24,6 +24,8 @@ class Evaluation:
 
 def clause_satisfied(literals: jax.Array, assignment: jax.Array) -> jax.Array:
     """(C,) bool: which clauses (C, k) of DIMACS literals (0 = padding) the (n,) bool assignment satisfies."""
+    if assignment.shape[0] == 0:  # no variables: every literal is padding, no clause can be satisfied
+        return jnp.zeros(literals.shape[:-1], bool)
     var = jnp.maximum(jnp.abs(literals) - 1, 0)
     value = assignment[var]
     true_lit = jnp.where(literals > 0, value, ~value) & (literals != 0)

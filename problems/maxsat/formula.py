@@ -8,6 +8,9 @@ from functools import cached_property
 import numba
 import numpy as np
 
+# The MSE rules require the soft weights to sum below 2^63 (they must fit a signed 64-bit integer).
+WEIGHT_SUM_LIMIT = 2**63
+
 
 @numba.njit(cache=True)
 def _counting_sort(keys, n_keys):
@@ -27,6 +30,15 @@ def _counting_sort(keys, n_keys):
 def csr_by_key(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
     """Stable counting sort: `ptr` (n_keys+1,) and `order` with keys[order[ptr[j]:ptr[j+1]]] == j, in O(L)."""
     return _counting_sort(np.ascontiguousarray(keys, np.int64), int(n_keys))
+
+
+def soft_weight_sum(weights: np.ndarray) -> int:
+    """Exact sum of non-negative int64 weights as a Python int (no wrap-around at 2^63)."""
+    if weights.size == 0:
+        return 0
+    if int(weights.max()) < WEIGHT_SUM_LIMIT // max(weights.size, 1):
+        return int(weights.sum())
+    return int(weights.astype(object).sum())
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +71,9 @@ class Formula:
         if np.any(weights[~hard] < 1):
             raise ValueError("weights: soft clause weights must be >= 1")
         weights = np.where(hard, 0, weights)
+        total = soft_weight_sum(weights)
+        if total >= WEIGHT_SUM_LIMIT:
+            raise ValueError(f"weights: the soft weights sum to {total}, beyond the MAX-SAT limit 2^63 - 1")
         object.__setattr__(self, "n_vars", int(self.n_vars))
         object.__setattr__(self, "clauses", clauses)
         object.__setattr__(self, "weights", weights)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from polystep.validate import check_int, check_real
 from problems.maxsat.formula import Formula, csr_by_key
 
 # probSAT's polynomial break-only defaults by clause length (Balint & Schoening 2012).
@@ -30,6 +31,16 @@ class ProbSATConfig:
     chunk_flips: int | None = None  # flips per compiled call between clock checks (None: about 0.25 s worth)
     hard_weight: int | None = None  # weight of a hard clause (default: soft total + 1)
 
+    def __post_init__(self):
+        if self.cb is not None:
+            check_real(self.cb, "cb", 0.0, lo_open=True)
+        if self.eps is not None:
+            check_real(self.eps, "eps", 0.0, lo_open=True)
+        if self.chunk_flips is not None:
+            check_int(self.chunk_flips, "chunk_flips", 1, 10**12)
+        if self.hard_weight is not None:
+            check_int(self.hard_weight, "hard_weight", 1, 2**62)
+
     def resolved(self, kmax: int) -> tuple[float, float]:
         """(cb, eps) for clauses of length `kmax`; ValueError when not positive."""
         cb = self.cb if self.cb is not None else DEFAULT_CB.get(kmax, 5.4 if kmax > 6 else 2.06)
@@ -37,6 +48,19 @@ class ProbSATConfig:
         if cb <= 0 or eps <= 0:
             raise ValueError(f"cb, eps: must be > 0, got {cb}, {eps}")
         return float(cb), float(eps)
+
+
+def search_weights(formula: Formula, hard_weight: int) -> np.ndarray:
+    """int64 clause weights for the walk (hard clauses weigh `hard_weight`), scaled down proportionally when
+    their sum could pass 2^62, so incremental sums never wrap (the reported cost is recomputed exactly)."""
+    w = np.where(formula.hard, 0, formula.weights).astype(np.int64)
+    total = int(formula.soft_total) + int(hard_weight) * int(formula.hard.sum())
+    if total < 2**62:
+        return np.where(formula.hard, int(hard_weight), w).astype(np.int64)
+    big = 2**61  # exact integer scaling (Python ints), so close weights stay distinct
+    scaled = np.array([max(1, int(x) * big // total) for x in w.tolist()], np.int64)
+    hw = max(1, int(hard_weight) * big // total)
+    return np.where(formula.hard, hw, scaled).astype(np.int64)
 
 
 def simplify(formula: Formula) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -216,7 +240,7 @@ class ProbSAT:
         f = self.formula
         self._clauses, self._lengths, taut = simplify(f)
         hw = self.config.hard_weight if self.config.hard_weight is not None else f.soft_total + 1
-        self._cw = np.where(f.hard, hw, f.weights).astype(np.int64)
+        self._cw = search_weights(f, hw)
         active = ~taut & (self._lengths > 0)
         self._empty_cost = int(self._cw[self._lengths == 0].sum())  # empty clauses: always unsatisfied
         self._active = active

@@ -9,6 +9,7 @@ literals of that block. A step costs O(literal occurrences) once plus O(p) per c
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import jax
@@ -35,6 +36,8 @@ class ClauseDeltaEvaluator:
     cx_clause: jax.Array  # (Q,) int32
     cx_bit: jax.Array  # (Q, k) int32 position of each literal inside the block, -1 if outside
     l1: jax.Array  # () float32 weight of the confidence penalty l1 * sum |x| (0: pure unsat count)
+    hard: jax.Array  # (m,) bool hard clauses
+    soft_weight: jax.Array  # (m,) float32 the objective weight of each soft clause (0 for hard ones)
     n_vars: int = field(default=0, metadata={"static": True})
     dim: int = field(default=0, metadata={"static": True})
     particle_size: int = field(default=1, metadata={"static": True})
@@ -44,7 +47,7 @@ class ClauseDeltaEvaluator:
         return coords[: self.n_vars] > 0
 
     def _state(self, coords):
-        assign = self.assignment(coords)
+        assign = coords > 0  # literals index variables < n_vars <= dim; padding slots are masked below
         var = jnp.maximum(jnp.abs(self.literals) - 1, 0)
         val = assign[var]
         lit_true = jnp.where(self.literals > 0, val, ~val) & (self.literals != 0)
@@ -55,6 +58,19 @@ class ClauseDeltaEvaluator:
         """Weighted unsatisfied clauses of the assignment coords > 0 (hard clauses weigh hard_weight)."""
         _, _, num_true = self._state(coords)
         return jnp.sum(jnp.where(num_true == 0, self.cost, 0.0))
+
+    def objective(self, coords: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(falsified hard clauses, unsatisfied soft weight) of the assignment coords > 0, whatever `cost`."""
+        _, _, num_true = self._state(coords)
+        unsat = num_true == 0
+        return jnp.sum(unsat & self.hard, dtype=jnp.int32), jnp.sum(jnp.where(unsat, self.soft_weight, 0.0))
+
+    def with_hard_penalty(self, coords: jax.Array, growth: float, cap: float) -> ClauseDeltaEvaluator:
+        """A copy whose falsified hard clauses (at coords > 0) weigh `growth` times more, at most `cap`."""
+        _, _, num_true = self._state(coords)
+        grow = (num_true == 0) & self.hard
+        cost = jnp.where(grow, jnp.minimum(self.cost * growth, cap), self.cost)
+        return dataclasses.replace(self, cost=cost)
 
     def __call__(self, params) -> jax.Array:
         """The relaxed loss of a parameter vector: unsat(sign x) + l1 * sum |x|."""
@@ -146,6 +162,8 @@ def build_evaluator(formula: Formula, particle_size: int, hard_weight: float | N
         cx_clause=jnp.asarray(cx_clause.astype(np.int32)),
         cx_bit=jnp.asarray(cx_bit.astype(np.int32).reshape(-1, k)),
         l1=jnp.asarray(l1, jnp.float32),
+        hard=jnp.asarray(formula.hard),
+        soft_weight=jnp.asarray(np.where(formula.hard, 0, formula.weights).astype(np.float32)),
         n_vars=n,
         dim=dim,
         particle_size=p,
