@@ -1,0 +1,54 @@
+"""The datacenter_spraying experiment: the paper preset's sweep, config checks, and the min_split ratio table."""
+
+import dataclasses
+import math
+
+import pytest
+
+from experiments.datacenter_spraying import (
+    DatacenterSprayingConfig,
+    apply_preset,
+    min_split_ratios,
+    points,
+    run,
+    table,
+)
+
+
+def test_paper_preset_sweep_and_narrowing():
+    full = points(DatacenterSprayingConfig(preset="paper"))
+    assert len(full) == 4 * 3 * 3 * 2 * 2 * 4  # patterns x sizes x transports x pfc x failures x policies
+    first = full[0]
+    assert first.hosts == (256,) and first.link_gbps == 400.0 and first.message_bytes == 1 << 20
+    assert first.transports == ("ideal",) and first.preset == ""
+    narrow = points(DatacenterSprayingConfig(preset="paper", message_sizes=(1 << 20,), patterns=("all_to_all",)))
+    assert len(narrow) == 3 * 2 * 2 * 4 and {p.patterns for p in narrow} == {("all_to_all",)}
+    assert apply_preset(DatacenterSprayingConfig()) == DatacenterSprayingConfig()
+
+
+@pytest.mark.parametrize("fields,name", [
+    (dict(preset="huge"), "DatacenterSprayingConfig.preset"),
+    (dict(transports=("tcp",)), "DatacenterSprayingConfig.transports"),
+    (dict(pfc=("yes",)), "DatacenterSprayingConfig.pfc"),
+    (dict(failures=(2,)), "DatacenterSprayingConfig.failures"),
+    (dict(message_sizes=(math.nan,)), "DatacenterSprayingConfig.message_sizes"),
+    (dict(link_gbps=math.inf), "DatacenterSprayingConfig.link_gbps"),
+    (dict(policies=("flowlet",)), "DatacenterSprayingConfig.policies"),
+    (dict(patterns="ring_allreduce"), "DatacenterSprayingConfig.patterns"),
+])
+def test_bad_experiment_config_names_field(fields, name):
+    with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+        DatacenterSprayingConfig(**fields)
+
+
+def test_small_paper_points_give_a_ratio_table():
+    base = dataclasses.replace(apply_preset(DatacenterSprayingConfig(preset="paper")), hosts=(16,),
+                               message_sizes=(64 * 1024,), patterns=("hd_allreduce",), pfc=(False,),
+                               failures=(0,), transports=("ideal", "go_back_n"))
+    records = [{"config": dataclasses.asdict(p), "seed": 0, "metrics": run(p, 0)} for p in points(base)]
+    assert len(records) == 2 * 4 and all(r["metrics"]["completed"] for r in records)
+    ratios = min_split_ratios(records)
+    assert set(ratios) == {(16, "hd_allreduce", 64 * 1024, t, False, 0) for t in ("ideal", "go_back_n")}
+    assert set(ratios[(16, "hd_allreduce", 64 * 1024, "ideal", False, 0)]) == {"spray_rr", "spray_random", "reps"}
+    assert all(r["metrics"]["cct_over_ideal"] >= 1.0 - 1e-9 for r in records)
+    assert "CCT of min_split / CCT of the other policy" in table(records)
