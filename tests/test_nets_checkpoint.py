@@ -1,0 +1,109 @@
+"""Per-epoch checkpoints of nets training: a run killed with SIGKILL after its first checkpoint resumes to the
+uninterrupted run's record; committed records replay their first epoch."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import nondiff_nets
+from experiments.records import load_records
+from problems.nets.data import load_dataset
+from problems.nets.training import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "docs" / "results" / "nondiff_nets" / "records.jsonl"
+SMALL = dict(task="int8", optimizer="polystep", epochs=3, batch_size=32, rank=8,
+             model_options={"hidden": (16, 16)})
+WALL = {"wall_s", "step_s", "peak_memory_mb"}
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from problems.nets.data import load_dataset
+from problems.nets.training import TrainConfig, train
+
+class StopAfterFirstEpoch:
+    # the log line of epoch 1 is printed after its checkpoint is saved: signal the parent, then wait to be killed
+    def write(self, text):
+        if "epoch 1/" in text:
+            Path(sys.argv[2]).write_text("saved")
+            time.sleep(600)
+    def flush(self):
+        pass
+
+config = TrainConfig(**{CONFIG})
+train(config, load_dataset("digits", max_train=256), 0, log=StopAfterFirstEpoch(), checkpoint_dir=Path(sys.argv[1]))
+"""
+
+
+def _without_wall(metrics: dict) -> dict:
+    out = {k: v for k, v in metrics.items() if k not in WALL}
+    out["curve"] = {k: v for k, v in metrics["curve"].items() if k != "wall_s"}
+    return out
+
+
+def test_killed_run_resumes_to_the_uninterrupted_record(tmp_path):
+    data = load_dataset("digits", max_train=256)
+    config = TrainConfig(**SMALL)
+    whole = train(config, data, 0, log=io.StringIO())
+    ckpt, marker = tmp_path / "ckpt", tmp_path / "saved"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.replace("{CONFIG}", repr(SMALL)), str(ckpt), str(marker)],
+                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.time() + 240
+        while not marker.exists() and child.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the child never finished its first epoch"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    log = io.StringIO()
+    resumed = train(config, data, 0, log=log, checkpoint_dir=ckpt)
+    assert "resumed after epoch 1" in log.getvalue()
+    assert log.getvalue().count("epoch ") == 1 + 2  # the resume line and epochs 2 and 3 only
+    assert _without_wall(resumed) == _without_wall(whole)
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    data = load_dataset("digits", max_train=128)
+    config = TrainConfig(**{**SMALL, "epochs": 1})
+    train(config, data, 0, log=io.StringIO(), checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="belongs to another run"):
+        train(config, data, 1, log=io.StringIO(), checkpoint_dir=tmp_path)
+
+
+def test_committed_quick_record_replays_its_first_epoch():
+    """The committed quick int8 record: its first epoch reruns to the same step losses and accuracies."""
+    records = [r for r in load_records(RECORDS) if r["config"]["task"] == "int8"
+               and r["config"]["optimizer"] == "polystep" and r["config"].get("preset") == "quick"]
+    assert records, f"no quick int8 PolyStep record in {RECORDS}"
+    record = records[0]
+    assert record["metrics"]["resolved_config"]["subspace"] == "column"  # every record has its full config
+    if record["metrics"]["library_versions"] != nondiff_nets.library_versions():
+        pytest.skip(f"record made with {json.dumps(record['metrics']['library_versions'])}; bitwise replay "
+                    "needs the same versions")
+    assert nondiff_nets.replay_differences(record, nondiff_nets.replay_first_epoch(record)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["snn", "int8"])
+def test_committed_mnist_record_replays_its_first_epoch(task):
+    """An MNIST record (first epoch of the 30-epoch schedule, about 1-2 min on 2 cores): same first epoch."""
+    data_dir = ROOT.parent / "shared" / "data"
+    records = [r for r in load_records(RECORDS) if r["config"]["task"] == task
+               and r["metrics"].get("dataset") == "mnist" and r["config"]["optimizer"] == "polystep"]
+    assert records, f"no MNIST {task} record in {RECORDS}"
+    record = records[0]
+    if record["metrics"]["library_versions"] != nondiff_nets.library_versions():
+        pytest.skip("bitwise replay needs the record's library versions")
+    replay = nondiff_nets.replay_first_epoch(record, str(data_dir))
+    assert nondiff_nets.replay_differences(record, replay) == []
