@@ -57,7 +57,11 @@ def radius(schedule: Schedule, epsilon: jnp.ndarray, step) -> jnp.ndarray:
 
 
 def check(schedule, field: str, positive: bool) -> None:
-    """A finite number > 0 (`positive`) or >= 0, or a callable whose values at CHECK_STEPS are; else ValueError."""
+    """A finite number > 0 (`positive`) or >= 0, or a callable whose values at CHECK_STEPS are; else ValueError.
+
+    A positive schedule must be > 0 at step 0 and finite and >= 0 at the later checked steps (a fast decay may
+    underflow to 0; the step then stands still).
+    """
     allowed = "> 0" if positive else ">= 0"
     if not callable(schedule):
         check_real(schedule, field, lo=0, lo_open=positive)
@@ -72,7 +76,9 @@ def check(schedule, field: str, positive: bool) -> None:
             fail(field, f"the schedule failed at step {step}: {type(error).__name__}: {error}")
         if number is None:
             fail(field, f"the schedule must return one real number, got {value!r} at step {step}")
-        if not (math.isfinite(number) and (number > 0 if positive else number >= 0)):
+        # Strictly positive at step 0; later a decay may underflow to 0 (such a step stands still, see `guard`).
+        strict = positive and step == 0
+        if not (math.isfinite(number) and (number > 0 if strict else number >= 0)):
             fail(field, f"the schedule must return finite values {allowed}, got {number} at step {step}")
 
 
