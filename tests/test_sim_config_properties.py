@@ -267,7 +267,7 @@ def test_any_value_is_accepted_or_refused_with_a_value_error(cls, field, data):
         assert str(err)  # a message, never empty
 
 
-SIM = settings(max_examples=15, deadline=timedelta(seconds=20), suppress_health_check=list(HealthCheck), database=None)
+SIM = settings(max_examples=25, deadline=timedelta(seconds=20), suppress_health_check=list(HealthCheck), database=None)
 
 
 @SIM
