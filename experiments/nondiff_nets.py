@@ -207,10 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="dataset directory (default: the record's)")
     parser.add_argument("--task", default=None, help="only the records of this task")
     args = parser.parse_args(argv)
+    if not args.records.is_file():
+        parser.error(f"records: no such file {args.records}")
     failures = 0
-    for rec in load_records(args.records):
-        if args.task and rec["config"]["task"] != args.task:
-            continue
+    chosen = [r for r in load_records(args.records) if not args.task or r["config"]["task"] == args.task]
+    if not chosen:
+        parser.error(f"records: no record{' of task ' + args.task if args.task else ''} in {args.records}")
+    for rec in chosen:
         diffs = replay_differences(rec, replay_first_epoch(rec, args.data_dir))
         label = f"{rec['config']['task']}/{rec['config']['optimizer']} seed {rec['seed']}"
         print(f"{label}: {'reproduces' if not diffs else 'DIFFERS: ' + '; '.join(diffs)}", flush=True)
