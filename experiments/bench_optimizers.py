@@ -1,7 +1,9 @@
 """Optimizer throughput: candidate evaluations/s and per-step time of PolyStep, OpenAI-ES, CMA-ES and SPSA
-next to evosax's Open_ES on the same objective, at several dimensions, with compile time and peak memory.
+next to evosax's Open_ES on the same objective, at several dimensions and device counts, with compile time and
+peak memory.
 
     python -m experiments.bench_optimizers [--dims 10 1000 100000] [--steps 10] [--quick] [--objective NAME]
+                                           [--devices 1 2]
 
 Each (optimizer, dimension) runs `steps` steps inside one jitted `lax.scan`; compile time (ahead-of-time
 `lower().compile()`) is reported separately and excluded from the timing, as is one untimed warm-up run;
@@ -9,6 +11,12 @@ the best of `repeats` timed runs is kept. By default every configuration runs
 in a fresh subprocess so its peak RSS (resource.getrusage) is its own; `--in-process` skips that.
 At 100,000 dimensions the parameters are one (250, 400) matrix: PolyStep searches a LowRankSubspace (rank 1,
 650 coordinates), OpenAI-ES and diagonal CMA-ES the full space. Figures go to stdout as a markdown table.
+
+`--devices 1 2` runs every configuration with candidate evaluation sharded over 1 and over 2 devices (on CPU,
+forced host devices: XLA_FLAGS=--xla_force_host_platform_device_count) and adds a table of evaluations/s side by
+side with their ratio. Forced host devices share the machine's cores, so on CPU the ratio shows the overhead of
+sharding more than a speed-up; several accelerators show the speed-up. evosax's Open_ES is not sharded (it runs
+on the first device whatever the count).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ class Spec:
     objective: str
     seed: int = 0
     repeats: int = 2
+    devices: int = 1
 
 
 def _param_shape(dim: int) -> tuple[int, ...]:
@@ -118,7 +127,19 @@ def _build(spec: Spec):
 
 
 def measure(spec: Spec) -> dict:
-    """Compile and run one configuration; returns timings, throughput, final best loss and peak RSS."""
+    """Compile and run one configuration on `spec.devices` devices; returns timings, throughput, final best loss
+    and peak RSS."""
+    import jax
+
+    from polystep import sharding
+
+    if len(jax.devices()) < spec.devices:
+        return {**asdict(spec), "error": f"{spec.devices} devices asked, {len(jax.devices())} available"}
+    with sharding.use_devices(jax.devices()[: spec.devices]):
+        return _measure(spec)
+
+
+def _measure(spec: Spec) -> dict:
     import jax
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -158,14 +179,28 @@ def measure(spec: Spec) -> dict:
     }
 
 
+def _forced_host_devices(count: int) -> str:
+    """XLA_FLAGS of this process with the forced host device count set to `count`."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+    return " ".join(flags + [f"--xla_force_host_platform_device_count={count}"])
+
+
 def _run_all(specs: list[Spec], isolate: bool) -> list[dict]:
     rows = []
     ctx = mp.get_context("spawn")
     for spec in specs:
-        print(f"[bench] {spec.optimizer} d={spec.dim} ...", file=sys.stderr, flush=True)
+        print(f"[bench] {spec.optimizer} d={spec.dim} devices={spec.devices} ...", file=sys.stderr, flush=True)
         if isolate:
-            with ctx.Pool(1) as pool:
-                rows.append(pool.apply(measure, (spec,)))
+            saved = os.environ.get("XLA_FLAGS")
+            os.environ["XLA_FLAGS"] = _forced_host_devices(spec.devices)  # read by the spawned child's XLA
+            try:
+                with ctx.Pool(1) as pool:
+                    rows.append(pool.apply(measure, (spec,)))
+            finally:
+                if saved is None:
+                    os.environ.pop("XLA_FLAGS", None)
+                else:
+                    os.environ["XLA_FLAGS"] = saved
         else:
             rows.append(measure(spec))
     return rows
@@ -173,25 +208,43 @@ def _run_all(specs: list[Spec], isolate: bool) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     """Markdown table; the ratio column divides evaluations/s by evosax Open_ES's at the same dimension."""
-    reference = {r["dim"]: r["evals_per_s"] for r in rows
+    reference = {(r["dim"], r.get("devices", 1)): r["evals_per_s"] for r in rows
                  if r["optimizer"] == "evosax_open_es" and "error" not in r}
     lines = [
-        "| optimizer | dim | config | evals/step | compile s | step ms | evals/s | evals/s ratio vs evosax "
+        "| optimizer | dim | devices | config | evals/step | compile s | step ms | evals/s | evals/s ratio vs evosax "
         "| best loss | peak RSS MB |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['optimizer']} | {r['dim']} | SKIPPED: {r['error']} | | | | | | | |")
+            lines.append(f"| {r['optimizer']} | {r['dim']} | {r.get('devices', 1)} | SKIPPED: {r['error']} "
+                         "| | | | | | | |")
             continue
-        ref = reference.get(r["dim"])
+        ref = reference.get((r["dim"], r.get("devices", 1)))
         ratio = f"{r['evals_per_s'] / ref:.2f}" if ref else "n/a"
         lines.append(
-            f"| {r['optimizer']} | {r['dim']:,} | {r['label']} | {r['evals_per_step']:,} "
+            f"| {r['optimizer']} | {r['dim']:,} | {r.get('devices', 1)} | {r['label']} | {r['evals_per_step']:,} "
             f"| {r['compile_s']:.2f} "
             f"| {r['step_ms']:.3f} | {r['evals_per_s']:,.0f} | {ratio} | {r['best_loss']:.4g} "
             f"| {r['peak_rss_mb']:.0f} |"
         )
+    return "\n".join(lines)
+
+
+def device_table(rows: list[dict]) -> str:
+    """Markdown table of evaluations/s per device count, side by side, with each count's ratio to the first."""
+    counts = sorted({r.get("devices", 1) for r in rows})
+    rate = {(r["optimizer"], r["dim"], r.get("devices", 1)): r.get("evals_per_s") for r in rows}
+    keys = list(dict.fromkeys((r["optimizer"], r["dim"]) for r in rows))
+    head = " | ".join(f"evals/s, {n} device{'s' if n > 1 else ''}" for n in counts)
+    ratios = " | ".join(f"ratio {n}/{counts[0]}" for n in counts[1:])
+    lines = [f"| optimizer | dim | {head} | {ratios} |", "|---|---:|" + "---:|" * (2 * len(counts) - 1)]
+    for optimizer, dim in keys:
+        values = [rate.get((optimizer, dim, n)) for n in counts]
+        cells = " | ".join(f"{v:,.0f}" if v else "n/a" for v in values)
+        base = values[0]
+        quotients = " | ".join(f"{v / base:.2f}" if v and base else "n/a" for v in values[1:])
+        lines.append(f"| {optimizer} | {dim:,} | {cells} | {quotients} |")
     return "\n".join(lines)
 
 
@@ -206,15 +259,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs, the best kept (default 2, quick 1)")
     parser.add_argument("--in-process", action="store_true",
-                        help="no subprocess per configuration (peak RSS is then shared)")
+                        help="no subprocess per configuration (peak RSS is then shared; --devices must then be "
+                             "available in this process)")
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 2],
+                        help="device counts to shard candidate evaluation over, side by side (default 1 2; on CPU "
+                             "these are forced host devices)")
     args = parser.parse_args(argv)
     steps = args.steps or (3 if args.quick else 10)
     if steps < 1:
         parser.error("--steps must be >= 1")
     if any(d < 2 for d in args.dims):
         parser.error("--dims must all be >= 2")
+    if any(n < 1 for n in args.devices):
+        parser.error("--devices must all be >= 1")
     repeats = args.repeats or (1 if args.quick else 2)
-    specs = [Spec(o, d, steps, args.objective, repeats=repeats) for d in args.dims for o in args.optimizers]
+    specs = [Spec(o, d, steps, args.objective, repeats=repeats, devices=n)
+             for d in args.dims for o in args.optimizers for n in args.devices]
     rows = _run_all(specs, isolate=not args.in_process)
     import jax
 
@@ -222,6 +282,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"objective={args.objective} steps={steps} repeats={repeats} backend={jax.default_backend()} "
           f"devices={jax.device_count()} cpus={os.cpu_count()} load_avg={load} isolated={not args.in_process}")
     print(table(rows))
+    if len(args.devices) > 1:
+        print()
+        print(device_table(rows))
     return rows
 
 
