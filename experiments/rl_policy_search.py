@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from experiments.registry import Experiment
+from polystep.validate import check_int, check_str
 
 ENVS = ("cartpole", "acrobot")
 POLICIES = ("float", "int8", "binary")
@@ -28,13 +29,8 @@ GRADIENT = ("reinforce", "ppo")
 OPTIMIZERS = FORWARD + GRADIENT
 TEST_STREAM = 0x7E57  # held-out evaluation reset keys: one fixed stream, shared by all methods and seeds
 VAL_STREAM = 0x0A1
-# Per-env defaults of the fields left at None (chosen on validation episodes, see docs/rl.md).
-ENV_DEFAULTS = {
-    "cartpole": {"rollouts": 8, "step_radius": 1.0, "probe_radius": 1.0, "momentum": 0.0, "select_episodes": 0},
-    "acrobot": {"rollouts": 16, "step_radius": 0.3, "probe_radius": 2.0, "momentum": 0.8, "select_episodes": 64},
-}
 
-# Published final returns (REFERENCE.md section 1, 3 seeds), for the table's "paper" column.
+# Published final returns (mean of 3 seeds, full budget) for the table's "paper" column; '-' where none.
 PUBLISHED = {
     ("cartpole", "float", "polystep"): 500, ("cartpole", "int8", "polystep"): 500,
     ("cartpole", "binary", "polystep"): 500, ("cartpole", "float", "openai_es"): 153,
@@ -44,43 +40,65 @@ PUBLISHED = {
     ("acrobot", "binary", "polystep"): -76.4, ("acrobot", "float", "openai_es"): -89.7,
     ("acrobot", "float", "ppo"): -83.6, ("acrobot", "int8", "ppo"): -500, ("acrobot", "binary", "ppo"): -500,
 }
+# Search settings: None means the env's tuned value (`problems.rl.tuned_config`), so the library, the experiment,
+# its quick preset and the notebook use the same settings; a value given here overrides it.
+SEARCH_FIELDS = (
+    "rollouts", "eval_every", "init_samples", "cost_scale", "particle_size", "epsilon", "step_radius",
+    "probe_radius", "momentum", "adaptive_radius", "radius_max_scale", "epsilon_decay", "shaping",
+    "select_episodes", "es_population", "es_sigma", "es_lr", "es_weight_decay", "cma_population", "cma_sigma",
+)
 
 
 @dataclass(frozen=True)
 class RLSearchConfig:
     """One point (or, with lists / 'all', a sweep) of the RL policy-search comparison. Defaults = full size.
 
-    Fields left at None take the env's value from ENV_DEFAULTS (`rollouts`, PolyStep radii and momentum,
-    `select_episodes`).
+    Budgets: `evaluations` (forward-only methods, candidate evaluations of `rollouts` episodes each) and
+    `gradient_env_steps` (PPO, REINFORCE). The search settings (`rollouts` ... `cma_sigma`, see
+    `problems.rl.SearchConfig`) default to None: the env's tuned value from `problems.rl.tuned_config`.
     """
 
     env: str = "all"
     policy: str = "all"
     optimizer: str = "all"
     evaluations: int = 20_000
-    rollouts: int | None = None
     gradient_env_steps: int = 500_000
     val_episodes: int = 16
     test_episodes: int = 100
-    eval_every: int = 5
-    init_samples: int = 64
     hidden: int = 16
-    cost_scale: float = 100.0
-    particle_size: int = 2
-    epsilon: float = 0.1
+    rollouts: int | None = None
+    eval_every: int | None = None
+    init_samples: int | None = None
+    cost_scale: float | None = None
+    particle_size: int | None = None
+    epsilon: float | None = None
     step_radius: float | None = None
     probe_radius: float | None = None
     momentum: float | None = None
-    adaptive_radius: bool = True
-    radius_max_scale: float = 64.0
-    epsilon_decay: float = 1.0
-    shaping: str = "none"
+    adaptive_radius: bool | None = None
+    radius_max_scale: float | None = None
+    epsilon_decay: float | None = None
+    shaping: str | None = None
     select_episodes: int | None = None
-    es_population: int = 50
-    es_sigma: float = 0.02
-    es_lr: float = 0.01
-    cma_population: int = 16
-    cma_sigma: float = 0.5
+    es_population: int | None = None
+    es_sigma: float | None = None
+    es_lr: float | None = None
+    es_weight_decay: float | None = None
+    cma_population: int | None = None
+    cma_sigma: float | None = None
+
+    def __post_init__(self):
+        for name in ("env", "policy", "optimizer"):
+            check_str(getattr(self, name), name, nonempty=True)
+        check_int(self.evaluations, "evaluations", lo=1)
+        check_int(self.gradient_env_steps, "gradient_env_steps", lo=1)
+        for name in ("val_episodes", "test_episodes", "hidden"):
+            check_int(getattr(self, name), name, lo=1)
+        overrides = {name: getattr(self, name) for name in SEARCH_FIELDS if getattr(self, name) is not None}
+        if overrides:
+            from problems.rl import SearchConfig
+
+            SearchConfig(**overrides)  # checks every given search setting, naming the field
 
 
 def _values(field: str, text: str, allowed: tuple[str, ...]) -> list[str]:
@@ -101,23 +119,21 @@ def points(config: RLSearchConfig) -> list[RLSearchConfig]:
     ]
 
 
-def resolved(config: RLSearchConfig) -> RLSearchConfig:
-    """`config` with its None fields replaced by the env's ENV_DEFAULTS (needs a single env)."""
-    if config.env not in ENVS:
-        raise ValueError(f"env: run() needs one of {', '.join(ENVS)}, got {config.env!r} (use points())")
-    fill = {k: v for k, v in ENV_DEFAULTS[config.env].items() if getattr(config, k) is None}
-    return dataclasses.replace(config, **fill)
+def search_config(config: RLSearchConfig):
+    """The `problems.rl.SearchConfig` of one point: the env's tuned settings, overridden where `config` says."""
+    from problems.rl import tuned_config
+
+    _check_point(config)
+    overrides = {name: getattr(config, name) for name in SEARCH_FIELDS if getattr(config, name) is not None}
+    optimizer = config.optimizer if config.optimizer in FORWARD else "polystep"
+    return tuned_config(config.env, optimizer=optimizer, evaluations=config.evaluations, **overrides)
 
 
-def _check(config: RLSearchConfig) -> None:
+def _check_point(config: RLSearchConfig) -> None:
     for field, allowed in (("env", ENVS), ("policy", POLICIES), ("optimizer", OPTIMIZERS)):
         value = getattr(config, field)
         if value not in allowed:
             raise ValueError(f"{field}: run() needs one of {', '.join(allowed)}, got {value!r} (use points())")
-    for name in ("evaluations", "rollouts", "gradient_env_steps", "val_episodes", "test_episodes", "eval_every",
-                 "hidden"):
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name}: must be >= 1, got {getattr(config, name)}")
 
 
 def eval_keys(stream: int, seed: int, n: int):
@@ -125,66 +141,60 @@ def eval_keys(stream: int, seed: int, n: int):
     return jax.random.split(jax.random.fold_in(jax.random.key(stream), seed), n)
 
 
-def train_policy(config: RLSearchConfig, seed: int, log=None):
-    """Train one (env, policy, optimizer) point; returns (env, policy, params, metrics without the test score)."""
-    from problems.rl import (
-        PPOConfig,
-        ReinforceConfig,
-        SearchConfig,
-        make,
-        policy_for,
-        search,
-        train_ppo,
-        train_reinforce,
-    )
+def train_policy(config: RLSearchConfig, seed: int, log=None, checkpoint_dir: Path | None = None,
+                 checkpoint_seconds: float | None = None):
+    """Train one (env, policy, optimizer) point; returns (env, policy, params, metrics without the test score).
 
-    config = resolved(config)
-    _check(config)
+    With `checkpoint_dir`, the training saves its state there (every `checkpoint_seconds`, default
+    `problems.rl.checkpointing.CHECKPOINT_SECONDS`) and resumes from it when started again.
+    """
+    from problems.rl import PPOConfig, ReinforceConfig, make, policy_for, search, train_ppo, train_reinforce
+    from problems.rl.checkpointing import CHECKPOINT_SECONDS
+
+    cfg = search_config(config)
     env = make(config.env)
     policy = policy_for(env, config.policy, config.hidden)
     key = jax.random.key(seed)
     val = eval_keys(VAL_STREAM, seed, config.val_episodes)
+    every = CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds
+    resume = {"checkpoint_dir": checkpoint_dir, "checkpoint_seconds": every}
     if config.optimizer in FORWARD:
-        cfg = SearchConfig(
-            optimizer=config.optimizer, evaluations=config.evaluations, rollouts=config.rollouts,
-            eval_every=config.eval_every, init_samples=config.init_samples, cost_scale=config.cost_scale,
-            particle_size=config.particle_size, epsilon=config.epsilon, step_radius=config.step_radius,
-            probe_radius=config.probe_radius, momentum=config.momentum, adaptive_radius=config.adaptive_radius,
-            radius_max_scale=config.radius_max_scale, epsilon_decay=config.epsilon_decay, shaping=config.shaping,
-            select_episodes=config.select_episodes,
-            es_population=config.es_population, es_sigma=config.es_sigma,
-            es_lr=config.es_lr, cma_population=config.cma_population, cma_sigma=config.cma_sigma,
-        )
-        res = search(env, policy, cfg, key, val, log=log)
+        res = search(env, policy, cfg, key, val, log=log, **resume)
         metrics = {
             "evaluations": res.evaluations, "episodes": res.episodes, "env_steps": res.env_steps,
             "generations": res.generations, "population": res.population,
             "curve_evaluations": res.curve_evaluations, "curve_return": res.curve_return,
             "curve_env_steps": res.curve_env_steps,
+            "resolved_config": dataclasses.asdict(cfg),
         }
     else:
         if config.optimizer == "ppo":
-            res = train_ppo(env, policy, PPOConfig(env_steps=config.gradient_env_steps), key, val, config.eval_every)
+            grad_cfg = PPOConfig(env_steps=config.gradient_env_steps)
+            res = train_ppo(env, policy, grad_cfg, key, val, cfg.eval_every, **resume)
         else:
-            res = train_reinforce(env, policy, ReinforceConfig(env_steps=config.gradient_env_steps), key, val,
-                                  config.eval_every)
+            grad_cfg = ReinforceConfig(env_steps=config.gradient_env_steps)
+            res = train_reinforce(env, policy, grad_cfg, key, val, cfg.eval_every, **resume)
         metrics = {
             "evaluations": res.episodes, "episodes": res.episodes, "env_steps": res.env_steps,
             "curve_env_steps": res.curve_env_steps, "curve_return": res.curve_return,
+            "resolved_config": dict(dataclasses.asdict(grad_cfg), eval_every=cfg.eval_every),
         }
     metrics["train_wall_s"] = res.wall_s
     metrics["n_params"] = policy.n_params
     return env, policy, res.params, metrics
 
 
-def run(config: RLSearchConfig, seed: int) -> dict:
-    """Train, then score the selected policy on the held-out test episodes."""
+def run(config: RLSearchConfig, seed: int, checkpoint_dir: Path | None = None,
+        checkpoint_seconds: float | None = None) -> dict:
+    """Train (resuming from `checkpoint_dir` when it holds a checkpoint), then score the selected policy on the
+    held-out test episodes."""
     import time
 
     from problems.rl import evaluate
 
     t0 = time.perf_counter()
-    env, policy, params, metrics = train_policy(config, seed, log=sys.stderr)
+    env, policy, params, metrics = train_policy(config, seed, log=sys.stderr, checkpoint_dir=checkpoint_dir,
+                                                checkpoint_seconds=checkpoint_seconds)
     test = evaluate(env, policy, params, eval_keys(TEST_STREAM, 0, config.test_episodes))
     returns = np.asarray(test.ret)
     out = {
@@ -221,8 +231,44 @@ def _variants(records: list[dict]) -> dict[int, str]:
     return out
 
 
+FULL = RLSearchConfig()  # full-size budgets, the scale of the published figures
+ST_NOTE = "published PPO trains this policy without a straight-through gradient; ours is straight-through"
+
+
+def budget_text(config: dict) -> tuple[str, bool]:
+    """(the point's training budget in words, whether it is below the full size)."""
+    if config["optimizer"] in FORWARD:
+        n = config.get("evaluations", FULL.evaluations)
+        return f"{n:,} evaluations", n < FULL.evaluations
+    n = config.get("gradient_env_steps", FULL.gradient_env_steps)
+    return f"{n:,} env steps", n < FULL.gradient_env_steps
+
+
+def paper_note(key: tuple, recs: list[dict]) -> str:
+    """Words that belong next to the published figure of one table row: what can and cannot be compared."""
+    env, policy, optimizer = key[:3]
+    published = PUBLISHED.get(key[:3])
+    notes = []
+    if optimizer == "ppo" and policy != "float" and published is not None:
+        notes.append(ST_NOTE)
+    budget, small = budget_text(recs[0]["config"])
+    if small:
+        mean = sum(r["metrics"]["final_return"] for r in recs) / len(recs)
+        if published is None:
+            notes.append(f"quick budget ({budget})")
+        elif mean >= published - 0.05 * abs(published):
+            notes.append(f"at or above the published figure already at a quick budget ({budget})")
+        else:
+            notes.append(f"quick budget ({budget}): below the published full-budget figure; this budget is too "
+                         "small to show it")
+    if published is None:
+        notes.append("no published figure")
+    return "; ".join(notes) or "-"
+
+
 def table(records: list[dict]) -> str:
-    """Final test return (mean ± std over seeds) per env, policy, optimizer (and setting), budgets, wall time."""
+    """Final test return (mean ± std over seeds) per env, policy, optimizer (and setting), next to the published
+    figure and a note on what the comparison can and cannot show; budgets and wall time."""
     from experiments.report import format_mean_std
 
     variants = _variants(records)
@@ -232,9 +278,13 @@ def table(records: list[dict]) -> str:
         groups[(c["env"], c["policy"], c["optimizer"], variants[id(rec)])].append(rec)
     order = {name: i for i, name in enumerate(ENVS + POLICIES + OPTIMIZERS)}
     lines = [
-        "| env | policy | optimizer | setting | seeds | final_return | paper | val_return | evaluations | env_steps "
-        "| wall_s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "`final_return`: mean return of the selected policy on held-out test episodes, mean ± std over seeds. "
+        "`published`: the published final return (mean of 3 seeds, at the full budget of the publication), "
+        "not a run of this table; `note` says where this run's budget or method differs from it.",
+        "",
+        "| env | policy | optimizer | setting | seeds | final_return | published (3 seeds, full budget) | note "
+        "| val_return | evaluations | env_steps | wall_s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(groups, key=lambda k: tuple(order.get(x, 99) for x in k[:3]) + (k[3],)):
         recs = groups[key]
@@ -242,8 +292,9 @@ def table(records: list[dict]) -> str:
         paper = PUBLISHED.get(key[:3], "-")
         lines.append(
             f"| {key[0]} | {key[1]} | {key[2]} | {key[3] or '-'} | {len(recs)} | {format_mean_std(m('final_return'))} "
-            f"| {paper} | {format_mean_std(m('val_return'))} | {format_mean_std(m('evaluations'))} "
-            f"| {format_mean_std(m('env_steps'))} | {format_mean_std(m('wall_s'))} |"
+            f"| {paper} | {paper_note(key, recs)} | {format_mean_std(m('val_return'))} "
+            f"| {format_mean_std(m('evaluations'))} | {format_mean_std(m('env_steps'))} "
+            f"| {format_mean_std(m('wall_s'))} |"
         )
     return "\n".join(lines)
 
@@ -324,10 +375,10 @@ EXPERIMENT = Experiment(
     plot=plot,
     table=table,
     points=points,
-    quick={
-        "env": "cartpole", "policy": "binary", "optimizer": "polystep,cmaes,ppo", "evaluations": 2000,
-        "rollouts": 4, "init_samples": 0, "gradient_env_steps": 40_960, "test_episodes": 20, "val_episodes": 8,
-    },
+    # Quick: CartPole only, every policy, smaller budgets; the search settings stay the tuned ones.
+    quick={"env": "cartpole", "policy": "all", "optimizer": "polystep,cmaes,ppo", "evaluations": 8000,
+           "gradient_env_steps": 100_000},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
+    checkpoints=True,
 )

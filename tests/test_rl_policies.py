@@ -46,7 +46,7 @@ def test_policy_shapes_and_bad_config():
     assert pol.n_params == sum(x.size for x in jax.tree_util.tree_leaves(params)) == 6 * 16 + 16 + 16 * 3 + 3
     actions = pol.act(params, jnp.zeros((5, 6)))
     assert actions.shape == (5,) and actions.dtype == jnp.int32
-    with pytest.raises(ValueError, match="policy"):
+    with pytest.raises(ValueError, match="kind"):
         Policy(obs_size=4, n_actions=2, kind="int4")
     with pytest.raises(ValueError, match="hidden"):
         Policy(obs_size=4, n_actions=2, hidden=0)

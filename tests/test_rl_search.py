@@ -129,13 +129,13 @@ def test_rank_shaped_polystep_search_improves_and_is_deterministic():
 
 
 def test_experiment_fills_env_defaults_only_where_unset():
-    acro = exp.resolved(exp.RLSearchConfig(env="acrobot", policy="float", optimizer="polystep"))
+    acro = exp.search_config(exp.RLSearchConfig(env="acrobot", policy="float", optimizer="polystep"))
     assert (acro.rollouts, acro.step_radius, acro.probe_radius, acro.momentum) == (16, 0.3, 2.0, 0.8)
     assert acro.select_episodes == 64
-    cart = exp.resolved(exp.RLSearchConfig(env="cartpole", policy="float", optimizer="polystep", rollouts=4))
-    assert (cart.rollouts, cart.step_radius, cart.momentum) == (4, 1.0, 0.0)
+    cart = exp.search_config(exp.RLSearchConfig(env="cartpole", policy="float", optimizer="polystep", rollouts=4))
+    assert (cart.rollouts, cart.step_radius, cart.momentum) == (4, 1.0, 0.5)
     with pytest.raises(ValueError, match="env"):
-        exp.resolved(exp.RLSearchConfig())
+        exp.search_config(exp.RLSearchConfig())
 
 
 def test_selection_episodes_are_counted_in_the_budget():

@@ -9,11 +9,13 @@ batch them with `jax.vmap`. States carry the physics in the default float dtype 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from polystep.validate import check_int, check_real, check_str
 
 Array = jax.Array
 
@@ -31,6 +33,15 @@ def _float_dtype():
 
 def _truncated(env, time: Array) -> Array:
     return time >= env.max_steps
+
+
+def _check_fields(env, positive: tuple[str, ...]) -> None:
+    """Validate an environment's fields: an integer `max_steps` >= 1, finite floats, `positive` ones > 0."""
+    check_int(env.max_steps, "max_steps", lo=1)
+    for f in fields(env):
+        if f.type in ("float", float):
+            lo = 0 if f.name in positive else None
+            check_real(getattr(env, f.name), f.name, lo=lo, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,10 @@ class CartPole:
     x_threshold: float = 2.4
     theta_threshold: float = 12 * 2 * math.pi / 360
     reset_bound: float = 0.05
+
+    def __post_init__(self):
+        _check_fields(self, positive=("gravity", "masscart", "masspole", "length", "force_mag", "tau", "x_threshold",
+                                      "theta_threshold", "reset_bound"))
 
     def reset(self, key: Array) -> tuple[EnvState, Array]:
         """Uniform(-0.05, 0.05) initial state."""
@@ -110,6 +125,10 @@ class Acrobot:
     max_vel_1: float = 4 * math.pi
     max_vel_2: float = 9 * math.pi
     reset_bound: float = 0.1
+
+    def __post_init__(self):
+        _check_fields(self, positive=("dt", "link_length_1", "link_mass_1", "link_mass_2", "link_moi", "max_vel_1",
+                                      "max_vel_2", "reset_bound"))
 
     def reset(self, key: Array) -> tuple[EnvState, Array]:
         """Uniform(-0.1, 0.1) angles and velocities (drawn in float32, as Gymnasium does)."""
@@ -189,6 +208,9 @@ class MountainCar:
     force: float = 0.001
     gravity: float = 0.0025
 
+    def __post_init__(self):
+        _check_fields(self, positive=("max_speed", "force", "gravity"))
+
     def reset(self, key: Array) -> tuple[EnvState, Array]:
         """Position uniform in [-0.6, -0.4], velocity 0."""
         position = jax.random.uniform(key, (), _float_dtype(), -0.6, -0.4)
@@ -223,12 +245,11 @@ GYM_IDS = {"cartpole": "CartPole-v1", "acrobot": "Acrobot-v1", "mountaincar": "M
 
 def make(name: str, max_steps: int | None = None):
     """Environment by short name ('cartpole', 'acrobot', 'mountaincar') or Gymnasium id ('CartPole-v1', ...)."""
+    check_str(name, "env")
     key = {v.lower(): k for k, v in GYM_IDS.items()}.get(name.lower(), name.lower())
     if key not in ENVS:
         allowed = ", ".join(list(ENVS) + list(GYM_IDS.values()))
         raise ValueError(f"env: unknown environment {name!r}; allowed: {allowed}")
     if max_steps is None:
         return ENVS[key]()
-    if int(max_steps) < 1:
-        raise ValueError(f"max_steps: must be >= 1, got {max_steps}")
-    return ENVS[key](max_steps=int(max_steps))
+    return ENVS[key](max_steps=max_steps)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from polystep.validate import check_bool, check_int, check_real, fail
+from problems.rl.checkpointing import CHECKPOINT_SECONDS, LoopCheckpoint, run_fingerprint
 from problems.rl.rollout import evaluate
 
 Array = jax.Array
@@ -40,12 +43,21 @@ class PPOConfig:
     critic_hidden: int = 64
 
     def __post_init__(self):
-        _positive(self, ("env_steps", "num_envs", "num_steps", "epochs", "minibatches", "critic_hidden"))
-        _positive(self, ("lr", "clip", "max_grad_norm"), integer=False)
+        for name in ("env_steps", "num_envs", "num_steps", "epochs", "minibatches", "critic_hidden"):
+            check_int(getattr(self, name), name, lo=1)
+        for name in ("lr", "clip", "max_grad_norm"):
+            check_real(getattr(self, name), name, lo=0, lo_open=True)
+        check_bool(self.anneal_lr, "anneal_lr")
+        check_real(self.gamma, "gamma", lo=0, hi=1)
+        check_real(self.gae_lambda, "gae_lambda", lo=0, hi=1)
+        check_real(self.ent_coef, "ent_coef", lo=0)
+        check_real(self.vf_coef, "vf_coef", lo=0)
         if (self.num_envs * self.num_steps) % self.minibatches:
-            raise ValueError(f"minibatches: must divide num_envs * num_steps = {self.num_envs * self.num_steps}")
+            fail("minibatches", f"must divide num_envs * num_steps = {self.num_envs * self.num_steps}, "
+                 f"got {self.minibatches}")
         if self.env_steps < self.num_envs * self.num_steps:
-            raise ValueError(f"env_steps: must be >= num_envs * num_steps = {self.num_envs * self.num_steps}")
+            fail("env_steps", f"must be >= num_envs * num_steps = {self.num_envs * self.num_steps}, "
+                 f"got {self.env_steps}")
 
     @property
     def updates(self) -> int:
@@ -65,8 +77,12 @@ class ReinforceConfig:
     max_grad_norm: float = 1.0
 
     def __post_init__(self):
-        _positive(self, ("env_steps", "num_envs"))
-        _positive(self, ("lr", "max_grad_norm"), integer=False)
+        for name in ("env_steps", "num_envs"):
+            check_int(getattr(self, name), name, lo=1)
+        for name in ("lr", "max_grad_norm"):
+            check_real(getattr(self, name), name, lo=0, lo_open=True)
+        check_real(self.gamma, "gamma", lo=0, hi=1)
+        check_real(self.ent_coef, "ent_coef", lo=0)
 
 
 class GradientResult(NamedTuple):
@@ -78,13 +94,6 @@ class GradientResult(NamedTuple):
     env_steps: int
     episodes: int
     wall_s: float
-
-
-def _positive(cfg, names, integer=True):
-    for name in names:
-        value = getattr(cfg, name)
-        if value <= 0 or (integer and int(value) != value):
-            raise ValueError(f"{name}: must be a positive {'integer' if integer else 'number'}, got {value}")
 
 
 # ----------------------------------------------------------------------------------------------- PPO
@@ -199,22 +208,33 @@ def _ppo_updates(env, policy, cfg: PPOConfig, n_updates: int, carry):
     return carry, dones.sum()
 
 
-def train_ppo(env, policy, cfg: PPOConfig, key: Array, val_keys: Array, eval_every: int = 5) -> GradientResult:
+def train_ppo(env, policy, cfg: PPOConfig, key: Array, val_keys: Array, eval_every: int = 5,
+              checkpoint_dir: Path | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> GradientResult:
     """Train `policy` on `env` with PPO; every `eval_every` updates score the argmax policy on `val_keys`.
 
-    Returns the parameters with the best validation return (ties: the later one).
+    Returns the parameters with the best validation return (ties: the later one). With `checkpoint_dir`, the
+    training state is saved there every `checkpoint_seconds` and a rerun with the same arguments resumes from it.
     """
-    if eval_every < 1:
-        raise ValueError(f"eval_every: must be >= 1, got {eval_every}")
+    check_int(eval_every, "eval_every", lo=1)
     t0 = time.perf_counter()
+    fingerprint = run_fingerprint("ppo", env, policy, cfg, eval_every, keys=(key, val_keys))
     k_actor, k_critic, k_reset, key = jax.random.split(key, 4)
     params = {"actor": policy.init(k_actor), "critic": _critic_init(k_critic, env.obs_size, cfg.critic_hidden)}
     state, obs = jax.vmap(env.reset)(jax.random.split(k_reset, cfg.num_envs))
     carry = (params, _ppo_optimizer(cfg).init(params), state, obs, key)
     per_update = cfg.num_envs * cfg.num_steps
-    done_updates, episodes = 0, 0
-    curve_x, curve_y = [0], [float(evaluate(env, policy, params["actor"], val_keys).ret.mean())]
-    best = (curve_y[0], params["actor"])
+    saver = LoopCheckpoint(checkpoint_dir, fingerprint, checkpoint_seconds)
+    restored = saver.restore({"carry": carry, "best": params["actor"]})
+    if restored is None:
+        done_updates, episodes, spent_s = 0, 0, 0.0
+        curve_x, curve_y = [0], [float(evaluate(env, policy, params["actor"], val_keys).ret.mean())]
+        best = (curve_y[0], params["actor"])
+    else:
+        tree, meta = restored
+        carry, best = tree["carry"], (meta["best_score"], tree["best"])
+        done_updates, episodes, spent_s = meta["done"], meta["episodes"], meta["wall_s"]
+        curve_x, curve_y = meta["curve_x"], meta["curve_y"]
+        t0 = time.perf_counter()
     while done_updates < cfg.updates:
         n = min(eval_every, cfg.updates - done_updates)
         carry, n_done = _ppo_updates(env, policy, cfg, n, carry)
@@ -226,7 +246,12 @@ def train_ppo(env, policy, cfg: PPOConfig, key: Array, val_keys: Array, eval_eve
         curve_y.append(val)
         if val >= best[0]:
             best = (val, actor)
-    return GradientResult(best[1], curve_x, curve_y, done_updates * per_update, episodes, time.perf_counter() - t0)
+        saver.maybe_save({"carry": carry, "best": best[1]}, {
+            "done": done_updates, "episodes": episodes, "best_score": best[0], "curve_x": curve_x,
+            "curve_y": curve_y, "wall_s": spent_s + time.perf_counter() - t0,
+        }, final=done_updates >= cfg.updates)
+    return GradientResult(best[1], curve_x, curve_y, done_updates * per_update, episodes,
+                          spent_s + time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------------------- REINFORCE
@@ -289,18 +314,31 @@ def _reinforce_updates(env, policy, cfg: ReinforceConfig, n_updates: int, carry)
 
 
 def train_reinforce(
-    env, policy, cfg: ReinforceConfig, key: Array, val_keys: Array, eval_every: int = 5
+    env, policy, cfg: ReinforceConfig, key: Array, val_keys: Array, eval_every: int = 5,
+    checkpoint_dir: Path | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS,
 ) -> GradientResult:
-    """Train `policy` with REINFORCE until `cfg.env_steps` real env steps; best-on-validation params."""
-    if eval_every < 1:
-        raise ValueError(f"eval_every: must be >= 1, got {eval_every}")
+    """Train `policy` with REINFORCE until `cfg.env_steps` real env steps; best-on-validation params.
+
+    Checkpoints as in `train_ppo`.
+    """
+    check_int(eval_every, "eval_every", lo=1)
     t0 = time.perf_counter()
+    fingerprint = run_fingerprint("reinforce", env, policy, cfg, eval_every, keys=(key, val_keys))
     k_init, key = jax.random.split(key)
     params = policy.init(k_init)
     carry = (params, _reinforce_optimizer(cfg).init(params), key)
-    steps, updates = 0, 0
-    curve_x, curve_y = [0], [float(evaluate(env, policy, params, val_keys).ret.mean())]
-    best = (curve_y[0], params)
+    saver = LoopCheckpoint(checkpoint_dir, fingerprint, checkpoint_seconds)
+    restored = saver.restore({"carry": carry, "best": params})
+    if restored is None:
+        steps, updates, spent_s = 0, 0, 0.0
+        curve_x, curve_y = [0], [float(evaluate(env, policy, params, val_keys).ret.mean())]
+        best = (curve_y[0], params)
+    else:
+        tree, meta = restored
+        carry, best = tree["carry"], (meta["best_score"], tree["best"])
+        steps, updates, spent_s = meta["steps"], meta["updates"], meta["wall_s"]
+        curve_x, curve_y = meta["curve_x"], meta["curve_y"]
+        t0 = time.perf_counter()
     while steps < cfg.env_steps:
         carry, n_steps = _reinforce_updates(env, policy, cfg, eval_every, carry)
         steps += int(n_steps)
@@ -310,4 +348,9 @@ def train_reinforce(
         curve_y.append(val)
         if val >= best[0]:
             best = (val, carry[0])
-    return GradientResult(best[1], curve_x, curve_y, steps, updates * cfg.num_envs, time.perf_counter() - t0)
+        saver.maybe_save({"carry": carry, "best": best[1]}, {
+            "steps": steps, "updates": updates, "best_score": best[0], "curve_x": curve_x, "curve_y": curve_y,
+            "wall_s": spent_s + time.perf_counter() - t0,
+        }, final=steps >= cfg.env_steps)
+    return GradientResult(best[1], curve_x, curve_y, steps, updates * cfg.num_envs, spent_s + time.perf_counter() - t0)
+

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from polystep.validate import check_choice, check_int
+
 Array = jax.Array
 Params = dict
 
@@ -45,11 +47,9 @@ class Policy:
     hidden: int = 16
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"policy: unknown kind {self.kind!r}; allowed: {', '.join(KINDS)}")
+        check_choice(self.kind, "kind", KINDS)
         for name in ("obs_size", "n_actions", "hidden"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+            check_int(getattr(self, name), name, lo=1)
 
     @property
     def n_params(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -19,6 +20,10 @@ import numpy as np
 import optax
 
 import polystep
+from polystep.geometry import POLYTOPES
+from polystep.validate import check_bool, check_choice, check_int, check_real, fail
+from problems.rl.checkpointing import CHECKPOINT_SECONDS, LoopCheckpoint, run_fingerprint
+from problems.rl.envs import make
 from problems.rl.rollout import evaluate, population_fitness
 
 Array = jax.Array
@@ -71,23 +76,22 @@ class SearchConfig:
     cma_sigma: float = 0.5
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer: unknown {self.optimizer!r}; allowed: {', '.join(OPTIMIZERS)}")
-        for name in ("evaluations", "rollouts", "eval_every"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.select_episodes < 0:
-            raise ValueError(f"select_episodes: must be >= 0, got {self.select_episodes}")
-        if self.init_samples < 0:
-            raise ValueError(f"init_samples: must be >= 0, got {self.init_samples}")
-        if self.cost_scale <= 0:
-            raise ValueError(f"cost_scale: must be > 0, got {self.cost_scale}")
-        if self.shaping not in SHAPINGS:
-            raise ValueError(f"shaping: unknown {self.shaping!r}; allowed: {', '.join(SHAPINGS)}")
-        if not 0 < self.epsilon_decay <= 1:
-            raise ValueError(f"epsilon_decay: must be in (0, 1], got {self.epsilon_decay}")
-        if self.radius_max_scale < 1:
-            raise ValueError(f"radius_max_scale: must be >= 1, got {self.radius_max_scale}")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
+        for name in ("evaluations", "rollouts", "eval_every", "particle_size"):
+            check_int(getattr(self, name), name, lo=1)
+        for name in ("init_samples", "select_episodes"):
+            check_int(getattr(self, name), name, lo=0)
+        check_int(self.es_population, "es_population", lo=2)
+        check_int(self.cma_population, "cma_population", lo=2)
+        check_choice(self.polytope, "polytope", POLYTOPES)
+        check_choice(self.shaping, "shaping", SHAPINGS)
+        check_bool(self.adaptive_radius, "adaptive_radius")
+        for name in ("cost_scale", "epsilon", "step_radius", "probe_radius", "es_sigma", "es_lr", "cma_sigma"):
+            check_real(getattr(self, name), name, lo=0, lo_open=True)
+        check_real(self.momentum, "momentum", lo=0, hi=1, hi_open=True)
+        check_real(self.radius_max_scale, "radius_max_scale", lo=1)
+        check_real(self.epsilon_decay, "epsilon_decay", lo=0, hi=1, lo_open=True)
+        check_real(self.es_weight_decay, "es_weight_decay", lo=0)
 
     def make_optimizer(self, generations: int = 1):
         """The polystep optimizer this config names (`generations`: the length of the epsilon decay)."""
@@ -106,6 +110,23 @@ class SearchConfig:
                 weight_decay=self.es_weight_decay,
             )
         return polystep.CMAES(population_size=self.cma_population, sigma=self.cma_sigma)
+
+
+# Tuned settings of the forward-only search per environment (the fields not named keep SearchConfig's defaults).
+# Chosen on a selection stream of episodes, never on the test stream; docs/rl.md ("Tuning") lists what was tried.
+ENV_DEFAULTS = {
+    "cartpole": {"rollouts": 8, "init_samples": 64, "momentum": 0.5},
+    "acrobot": {"rollouts": 16, "init_samples": 64, "step_radius": 0.3, "probe_radius": 2.0, "momentum": 0.8,
+                "select_episodes": 64},
+}
+
+
+def tuned_config(env, **overrides) -> SearchConfig:
+    """The tuned SearchConfig for `env` (an environment, its short name or Gymnasium id), with `overrides` applied."""
+    name = type(make(env) if isinstance(env, str) else env).__name__.lower()
+    if name not in ENV_DEFAULTS:
+        fail("env", f"no tuned search settings for {name!r}; tuned: {', '.join(ENV_DEFAULTS)}")
+    return SearchConfig(**{**ENV_DEFAULTS[name], **overrides})
 
 
 class SearchResult(NamedTuple):
@@ -188,8 +209,14 @@ def _budget(cfg: SearchConfig, start_evals: int, pop: int) -> tuple[int, int]:
     return generations, per_check
 
 
-def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None) -> SearchResult:
-    """Forward-only search of `policy` on `env` within `cfg.evaluations` candidate evaluations."""
+def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None, checkpoint_dir: Path | None = None,
+           checkpoint_seconds: float = CHECKPOINT_SECONDS) -> SearchResult:
+    """Forward-only search of `policy` on `env` within `cfg.evaluations` candidate evaluations.
+
+    With `checkpoint_dir`, the whole search state is saved there every `checkpoint_seconds` (at the end of a
+    round of `eval_every` generations), and a search started again with the same arguments resumes from it and
+    returns the same result (wall time aside).
+    """
     t0 = time.perf_counter()
     k_init, k_opt, k_start, key = jax.random.split(key, 4)
     k_sel = jax.random.fold_in(k_start, 1)
@@ -218,10 +245,20 @@ def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None
         pooled = (val * n_val + float(fresh.ret.sum())) / (n_val + cfg.select_episodes)
         return val, pooled
 
-    val0, sel0 = score(opt.params(state))
-    curve_x, curve_y, curve_steps = [start_evals], [val0], [env_steps]
-    best = (sel0, opt.params(state))
-    done = 0
+    saver = LoopCheckpoint(checkpoint_dir, run_fingerprint("search", env, policy, cfg, keys=(key, val_keys)),
+                           checkpoint_seconds)
+    restored = saver.restore({"state": state, "best": params0})
+    if restored is None:
+        val0, sel0 = score(opt.params(state))
+        curve_x, curve_y, curve_steps = [start_evals], [val0], [env_steps]
+        best = (sel0, opt.params(state))
+        done, spent_s = 0, 0.0
+    else:
+        tree, meta = restored
+        state, best = tree["state"], (meta["best_score"], tree["best"])
+        curve_x, curve_y, curve_steps = meta["curve_x"], meta["curve_y"], meta["curve_steps"]
+        done, env_steps, checks, spent_s = meta["done"], meta["env_steps"], meta["checks"], meta["wall_s"]
+        t0 = time.perf_counter()
     while done < generations:
         n = min(cfg.eval_every, generations - done)
         state, steps, _ = _generations(env, policy, opt, cfg.rollouts, cfg.cost_scale, cfg.shaping, state,
@@ -237,7 +274,12 @@ def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None
             best = (sel, params)
         if log is not None:
             print(f"  {cfg.optimizer} gen {done}/{generations} val {val:.1f}", file=log, flush=True)
+        saver.maybe_save({"state": state, "best": best[1]}, {
+            "done": done, "env_steps": env_steps, "checks": checks, "best_score": best[0], "curve_x": curve_x,
+            "curve_y": curve_y, "curve_steps": curve_steps, "wall_s": spent_s + time.perf_counter() - t0,
+        }, final=done >= generations)
     evaluations = start_evals + generations * pop + checks[0] * per_check
     episodes = (start_evals + generations * pop) * cfg.rollouts + checks[0] * cfg.select_episodes
     return SearchResult(best[1], curve_x, curve_y, curve_steps, evaluations, episodes, env_steps + checks[1],
-                        generations, pop, time.perf_counter() - t0)
+                        generations, pop, spent_s + time.perf_counter() - t0)
+
