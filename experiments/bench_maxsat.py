@@ -1,6 +1,6 @@
 """MAX-SAT benchmark: parse time, evaluator throughput, probSAT flips/s, PolyStep and probSAT at 100K / 1M.
 
-Prints the figures issue 3 asks for; wall and CPU seconds are both given (the CPU may be shared).
+Prints each figure with wall and CPU seconds (the CPU may be shared with other work).
     python -m experiments.bench_maxsat                  # full: 100K and 1M, PolyStep 600 s, probSAT 300 s
     python -m experiments.bench_maxsat --quick          # 10K / 100K, 30 s each (a smoke run)
     python -m experiments.bench_maxsat --only polystep-mid --polystep-time 120

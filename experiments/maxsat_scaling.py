@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from experiments.registry import Experiment
+from polystep.validate import check_choice, check_int, check_real, fail
 
 LABELS = {"polystep": "PolyStep", "cmaes": "CMA-ES", "openai_es": "OpenAI-ES", "probsat": "probSAT (numba)",
-          "rc2": "RC2 (exact)"}
+          "wpms": "weighted LS (numba)", "rc2": "RC2 (exact)"}
 ES_SOLVERS = ("openai_es", "cmaes")
 
 
@@ -28,13 +29,39 @@ class MaxSATScalingConfig:
     solvers: tuple[str, ...] = ("polystep", "cmaes", "openai_es", "probsat")
     alpha: float = 4.27
     k: int = 3
-    time_limit: float = 120.0  # seconds per run, setup and compilation included
+    time_limit: float | None = 120.0  # search seconds per run (None: only max_evaluations)
     es_max_vars: int = 100_000  # the ES baselines run up to this many variables
     trace_points: int = 60
     instance_offset: int = 1000  # instance seed = seed + offset (hyperparameters were tuned on seeds 0 and 1)
     probsat_cb: float = 3.5  # probSAT break exponent, selected on a validation instance (n=100K, seed 1)
+    max_evaluations: int | None = None  # flips / candidate evaluations: a budget gives machine-independent records
     n: int = 0
     solver: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.n_values, (tuple, list)) or not self.n_values:
+            fail("n_values", f"must be a non-empty tuple of integers >= 3, got {self.n_values!r}")
+        for n in self.n_values:
+            check_int(n, "n_values", 3, 100_000_000)
+        if not isinstance(self.solvers, (tuple, list)) or not self.solvers:
+            fail("solvers", f"must be a non-empty tuple of {', '.join(LABELS)}, got {self.solvers!r}")
+        for s in self.solvers:
+            check_choice(s, "solvers", tuple(LABELS))
+        check_real(self.alpha, "alpha", 0.0, 100.0, lo_open=True)
+        check_int(self.k, "k", 1, 64)
+        if self.time_limit is not None:
+            check_real(self.time_limit, "time_limit", 0.0, 86_400.0, lo_open=True)
+        if self.max_evaluations is not None:
+            check_int(self.max_evaluations, "max_evaluations", 1, 10**13)
+        if self.time_limit is None and self.max_evaluations is None:
+            fail("time_limit", "give a time limit or max_evaluations (both are None)")
+        check_int(self.es_max_vars, "es_max_vars", 0, 100_000_000)
+        check_int(self.trace_points, "trace_points", 2, 100_000)
+        check_int(self.instance_offset, "instance_offset", 0, 2**31)
+        check_real(self.probsat_cb, "probsat_cb", 0.0, 100.0, lo_open=True)
+        check_int(self.n, "n", 0, 100_000_000)
+        if self.solver:
+            check_choice(self.solver, "solver", tuple(LABELS))
 
 
 def points(config: MaxSATScalingConfig) -> list[MaxSATScalingConfig]:
@@ -56,7 +83,8 @@ def run(config: MaxSATScalingConfig, seed: int) -> dict:
         raise ValueError("n, solver: run a sweep point (see points()), got n=0 / solver=''")
     formula = random_ksat(config.n, config.alpha, k=config.k, seed=seed + config.instance_offset)
     solver_config = ProbSATConfig(cb=config.probsat_cb) if config.solver == "probsat" else None
-    result = solve(formula, config.solver, time_limit=config.time_limit, seed=seed, config=solver_config)
+    result = solve(formula, config.solver, time_limit=config.time_limit, seed=seed, config=solver_config,
+                   max_evaluations=config.max_evaluations)
     trace = result.trace
     if len(trace) > config.trace_points:
         keep = np.unique(np.linspace(0, len(trace) - 1, config.trace_points).astype(int))
@@ -70,6 +98,7 @@ def run(config: MaxSATScalingConfig, seed: int) -> dict:
         "unsat_clauses": result.unsat_clauses,
         "wall_s": result.wall_s,
         "evaluations": result.evaluations,
+        "machine_dependent": result.machine_dependent,  # stopped by the clock: depends on the machine's speed
         "trace": [[float(t), float(e), float(b)] for t, e, b in trace],
     }
 
@@ -114,16 +143,21 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     plt.close(fig)
     paths.append(path)
 
+    from matplotlib.ticker import LogLocator
+
     fig, axes = plt.subplots(1, len(solvers), figsize=(4 * len(solvers), 3.6), squeeze=False, sharey=True)
     for ax, solver in zip(axes[0], solvers):
         for n in sorted(n for s, n in groups if s == solver):
             m = groups[(solver, n)][0]
             tr = np.asarray(m["trace"], float)
             if tr.size:
-                ax.plot(tr[:, 0], 100 * (1 - tr[:, 2] / m["n_clauses"]), label=f"n={n:,}", drawstyle="steps-post")
-        ax.set_xscale("symlog", linthresh=1.0)
+                ax.plot(np.maximum(tr[:, 0], 1e-2), 100 * (1 - tr[:, 2] / m["n_clauses"]), label=f"n={n:,}",
+                        drawstyle="steps-post")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
+        ax.tick_params(axis="x", labelbottom=True)
         ax.set_title(LABELS.get(solver, solver))
-        ax.set_xlabel("wall time (s)")
+        ax.set_xlabel("wall time after compilation (s, log; < 0.01 drawn at 0.01)")
         ax.set_ylim(86, 100.2)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -152,12 +186,14 @@ def table(records: list[dict]) -> str:
                 continue
             sat = np.mean([m["sat_percent"] for m in ms])
             wall = np.mean([m["wall_s"] for m in ms])
-            cells.append(f"{sat:.2f} ({wall:.0f} s)")
+            mark = " †" if any(m.get("machine_dependent") for m in ms) else ""
+            cells.append(f"{sat:.2f} ({wall:.0f} s){mark}")
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
     seeds = max((len(v) for v in groups.values()), default=0)
     lines.append("")
     lines.append(f"% of clauses satisfied, mean over up to {seeds} seed(s); wall seconds per run in brackets "
-                 "(setup and JIT compilation included).")
+                 "(setup and JIT compilation included). † marks cells with runs stopped by the wall clock, whose "
+                 "results depend on the machine's speed (records carry `machine_dependent`).")
     return "\n".join(lines)
 
 
