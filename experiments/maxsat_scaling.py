@@ -157,7 +157,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
         ax.xaxis.set_major_locator(LogLocator(base=10, numticks=8))
         ax.tick_params(axis="x", labelbottom=True)
         ax.set_title(LABELS.get(solver, solver))
-        ax.set_xlabel("wall time after compilation (s, log; < 0.01 drawn at 0.01)")
+        ax.set_xlabel("seconds after compilation (log)")
         ax.set_ylim(86, 100.2)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
