@@ -364,18 +364,21 @@ def _queue_plot(records: list[dict], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     traced = [r for r in records if r["metrics"].get("queue_t_us")]
+    plain = [r for r in traced if _key(r["metrics"])[3:] == ("ideal", False, 0)]
+    traced = plain or traced  # the ideal receiver without PFC or failures when there is one
     if not traced:
         return None
     size = min(r["metrics"]["hosts"] for r in traced)
     pats = [p for p in ("all_to_all", *PATTERNS) if any(r["metrics"]["pattern"] == p for r in traced)]
     pattern = pats[0]
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    for pol in POLICIES:
+    for i, pol in enumerate(POLICIES):
         recs = [r for r in traced if r["metrics"]["hosts"] == size and r["metrics"]["pattern"] == pattern
                 and r["metrics"]["policy"] == pol]
         if recs:
             m = min(recs, key=lambda r: r["seed"])["metrics"]
-            ax.step(m["queue_t_us"], m["queue_kb"], where="post", label=f"{pol} ({m['queue_link']})")
+            ax.step(m["queue_t_us"], m["queue_kb"], where="post", label=f"{pol} ({m['queue_link']})",
+                    ls=("-", "--", "-.", ":")[i % 4])  # identical traces stay visible
     ax.set_xlabel("time (us)")
     ax.set_ylabel("queue (KiB)")
     ax.set_title(f"busiest fabric queue, {pattern}, {size} hosts (seed with lowest id)")
