@@ -332,9 +332,15 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
                 ax.set_xscale("symlog", linthresh=1e4)
             ax.set_ylabel("validation return")
             ax.grid(alpha=0.3)
-            if seen:
-                ax.legend(fontsize=8)
-        fig.tight_layout()
+        # One legend for the figure, below the panels, so it never covers a curve.
+        handles = {}
+        for ax in axes.ravel():
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(label, handle)
+        fig.tight_layout(rect=(0, 0.1 if handles else 0, 1, 1))
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=9,
+                       frameon=False)
         path = out_dir / fname
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -64,7 +64,8 @@ LOOPS = {
 }
 
 
-@pytest.mark.parametrize("name", list(LOOPS))
+# REINFORCE (the cheapest) runs in the default suite; the other loops (13-25 s each on 2 loaded cores) are slow.
+@pytest.mark.parametrize("name", [n if n == "reinforce" else pytest.param(n, marks=pytest.mark.slow) for n in LOOPS])
 def test_a_loop_that_crashed_after_a_checkpoint_resumes_to_the_same_result(name, tmp_path, monkeypatch):
     loop = LOOPS[name]
     whole = loop(jax.random.key(0))
