@@ -198,7 +198,7 @@ def test_trace_optimum_column_overrides_the_class(tmp_path):
         (lambda: JobClass(alpha="4.27"), "JobClass('3sat').alpha"),  # used to raise TypeError
         (lambda: JobClass(hard_fraction=math.nan), "JobClass('3sat').hard_fraction"),
         (lambda: JobClass(deadline=math.nan), "JobClass('3sat').deadline"),
-        (lambda: JobClass(name=3), "JobClass(3).name"),
+        (lambda: JobClass(name=3), "JobClass.name"),
         (lambda: WorkloadConfig(off_rate=math.inf), "WorkloadConfig.off_rate"),
         (lambda: WorkloadConfig(rate="1"), "WorkloadConfig.rate"),
         (lambda: WorkloadConfig(n_jobs=True), "WorkloadConfig.n_jobs"),

@@ -66,7 +66,7 @@ class JobClass:
     optimum: bool = False
 
     def __post_init__(self):
-        p = f"JobClass({self.name!r})"
+        p = f"JobClass({self.name!r})" if isinstance(self.name, str) else "JobClass"
         check_str(self.name, f"{p}.name", nonempty=True)
         check_real(self.share, f"{p}.share", 0.0, lo_open=True)
         check_int(self.n_min, f"{p}.n_min", 1)
@@ -188,7 +188,7 @@ class WorkerConfig:
     setup: float = 0.0
 
     def __post_init__(self):
-        p = f"WorkerConfig({self.name!r})"
+        p = f"WorkerConfig({self.name!r})" if isinstance(self.name, str) else "WorkerConfig"
         check_str(self.name, f"{p}.name", nonempty=True)
         check_str(self.solver, f"{p}.solver", nonempty=True)
         check_real(self.speed, f"{p}.speed", 0.0, lo_open=True)
