@@ -37,7 +37,15 @@ def start_ray(address: str | None, workers: int | None) -> bool:
         return False
     options = dict(runtime_env={"env_vars": _forwarded_env()}, log_to_driver=True, configure_logging=False)
     if address:
-        ray.init(address=address, **options)
+        try:
+            ray.init(address=address, **options)
+        except Exception as err:  # ConnectionError, AuthenticationError, ...: say so without a deep traceback
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            raise ValueError(
+                f"address: cannot join the Ray cluster at {address} ({lines[-1][:300]}); check that it runs, that "
+                "this machine can reach it, and, if the cluster uses token authentication, that its token is set "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            ) from None
     else:
         ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **options)
     return True

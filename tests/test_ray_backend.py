@@ -111,3 +111,17 @@ def test_points_run_on_two_workers_and_a_failing_point_does_not_stop_the_others(
     assert "'size': 13" in rerun.stderr and "ArithmeticError: unlucky size 13" in rerun.stderr
     assert "Traceback" in rerun.stderr and "1 of 6 points failed" in rerun.stderr
     assert "5/6 done, 0 running, 1 failed" in rerun.stderr
+
+
+def test_an_unreachable_cluster_address_is_a_clear_error(monkeypatch):
+    import ray
+
+    from experiments import backends
+
+    def refuse(**kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.9:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(ValueError, match=r"address: cannot join the Ray cluster at 10.0.0.9:6379 \(Failed to connect"):
+        backends.start_ray("10.0.0.9:6379", None)
