@@ -75,7 +75,8 @@ def map_sharded(local: Callable[[Any], jax.Array], items: Any) -> jax.Array:
 
     `local` maps a batch of candidates (a pytree whose leaves share the leading axis) to one output row per
     candidate. The candidate count is padded to a multiple of the device count (copies of the first candidate,
-    whose outputs are dropped); each device runs `local` on its share. Without a mesh this is `local(items)`.
+    whose outputs are dropped); device d runs `local` on candidates d, d + D, d + 2D, ... of the D devices' total.
+    Without a mesh this is `local(items)`.
     """
     mesh = candidate_mesh()
     if mesh is None:
@@ -88,9 +89,22 @@ def map_sharded(local: Callable[[Any], jax.Array], items: Any) -> jax.Array:
     # the update) runs exactly as on one device and the results match it.
     replicated = NamedSharding(mesh, PartitionSpec())
     items = jax.lax.with_sharding_constraint(_pad_to(items, n_total), replicated)
+    # Round-robin: device d gets candidates d, d + D, d + 2D, ... so that candidates listed block by block (as
+    # PolyStep lists them) reach every device for every block, which evaluators that group by block rely on.
+    items = jax.tree_util.tree_map(lambda x: _interleave(x, n_devices), items)
     out = jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(items)
-    out = jax.lax.with_sharding_constraint(out, replicated)
+    out = _deinterleave(jax.lax.with_sharding_constraint(out, replicated), n_devices)
     return out if n_total == n else out[:n]
+
+
+def _interleave(x: jax.Array, parts: int) -> jax.Array:
+    """Rows reordered so that contiguous part d holds rows d, d + parts, d + 2 parts, ..."""
+    return jnp.swapaxes(x.reshape((-1, parts) + x.shape[1:]), 0, 1).reshape(x.shape)
+
+
+def _deinterleave(x: jax.Array, parts: int) -> jax.Array:
+    """The inverse of `_interleave`."""
+    return jnp.swapaxes(x.reshape((parts, -1) + x.shape[1:]), 0, 1).reshape(x.shape)
 
 
 def shard_population(population: Any) -> Any:
