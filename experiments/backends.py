@@ -47,7 +47,8 @@ def start_ray(address: str | None, workers: int | None) -> bool:
                 "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
             ) from None
     else:
-        ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **options)
+        # address="local": always a new instance, even when a cluster started on this machine is recorded in /tmp/ray
+        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, **options)
     return True
 
 
