@@ -7,12 +7,14 @@ from polystep.geometry import haar_rotation, template
 from polystep.loop import minimize
 from polystep.openai_es import OpenAIES
 from polystep.polystep import PolyStep, PolyStepState
+from polystep.schedules import InverseTimeDecay
 from polystep.sinkhorn import sinkhorn_log, softmax_weights
 from polystep.spsa import SPSA
 from polystep.subspace import ColumnSubspace, DenseSubspace, Layout, LeafSpec, LowRankSubspace, SpaceState, to_params
 
 __all__ = [
-    "CMAES", "SPSA", "BlockEvaluator", "Blocks", "ColumnSubspace", "DenseSubspace", "Layout", "LeafSpec",
+    "CMAES", "SPSA", "BlockEvaluator", "Blocks", "ColumnSubspace", "DenseSubspace", "InverseTimeDecay", "Layout",
+    "LeafSpec",
     "LowRankSubspace", "OpenAIES", "Optimizer", "PolyStep", "PolyStepState", "SpaceState", "haar_rotation",
     "compat", "map_batches", "map_chunked", "minimize", "objectives", "sharding", "sinkhorn_log", "softmax_weights",
     "template", "to_params",
