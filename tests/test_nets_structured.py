@@ -156,3 +156,16 @@ def test_moe_trunk_unit_moves_equal_the_full_forward(x64):
         moved = coords.at[start:start + blocks.delta.shape[-1]].add(blocks.delta[n])
         rerouted += int(np.any(np.asarray(route(moved)) != base))
     assert rerouted > 0
+
+
+def test_part_of_a_step_that_skews_the_leaves_is_refused_not_misscored():
+    """A candidate slice whose size is a multiple of the block count but that holds one leaf's blocks too often
+    (a contiguous chunk of a step) must raise a ValueError naming chunk_size instead of scoring wrong blocks."""
+    model, layout, space, coords, blocks, x, y = _setup("int8", polystep.LowRankSubspace(2))
+    ev = StructuredLoss(model, layout, x, y, chunk_floats=1 << 12)
+    n = layout.n_blocks
+    first = polystep.Blocks(blocks.index[:n], blocks.delta[:n])  # block-major order: the first leaves only
+    assert len(set(np.asarray(layout.block_leaf)[np.asarray(first.index)])) < len(set(layout.block_leaf))
+    with pytest.raises(ValueError, match="chunk_size"):
+        ev.block_losses(space, coords, first)
+    assert ev.block_losses(space, coords, blocks).shape == blocks.index.shape  # a whole step is fine

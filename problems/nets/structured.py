@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep import Blocks
+from polystep.base import raise_if
 from polystep.subspace import Layout, SpaceState, lowrank_factors, to_params
 from problems.nets.models import cross_entropy, quantize
 
@@ -249,6 +250,15 @@ class StructuredLoss:
         n_blocks = self.layout.n_blocks
         if n % n_blocks == 0:
             reps = n // n_blocks
+            # The grouped path needs every leaf to hold exactly its share of the candidates; a contiguous slice of a
+            # step (PolyStep's chunk_size below a whole step) can break that, and would silently score wrong blocks.
+            counts = jnp.zeros((int(np.max(self.layout.block_leaf)) + 1,), jnp.int32).at[leaf_of].add(1)
+            expected = np.zeros(counts.shape, np.int32)
+            for plan in self.plans:
+                expected[plan.leaf] = reps * plan.n_blocks
+            raise_if(jnp.any(counts != jnp.asarray(expected)), "chunk_size",
+                     "a structured evaluation got part of a step whose blocks are not all present equally often; "
+                     "leave PolyStep's chunk_size unset (None) with StructuredLoss, which chunks by itself")
             out = jnp.zeros((n,), jnp.float32)
             for plan in self.plans:
                 if plan.n_blocks == 0:
