@@ -39,11 +39,14 @@ def _is_typed_key(leaf: Any) -> bool:
 
 
 def _to_storable(state: Any) -> Any:
-    """Typed PRNG keys become their raw uint32 data (orbax stores plain arrays); Python scalars become arrays."""
+    """Typed PRNG keys become their raw uint32 data (orbax stores plain arrays); Python scalars become arrays;
+    zero-size arrays (an empty projection, say) become a one-element placeholder."""
 
     def convert(leaf):
         if _is_typed_key(leaf):
             return jax.random.key_data(leaf)
+        if np.size(leaf) == 0:  # orbax refuses zero-size arrays; the template restores the empty leaf
+            return np.zeros((1,), np.asarray(leaf).dtype)
         if isinstance(leaf, (bool, int, float, complex, np.generic)):
             return np.asarray(leaf)
         return leaf
@@ -55,6 +58,8 @@ def _from_storable(restored: Any, template: Any) -> Any:
     """Undo `_to_storable`, leaf by leaf, following the template's leaf types."""
 
     def convert(stored, like):
+        if np.size(like) == 0:
+            return like
         if _is_typed_key(like):
             return jax.random.wrap_key_data(jax.numpy.asarray(stored), impl=jax.random.key_impl(like))
         if isinstance(like, (bool, int, float, complex)):

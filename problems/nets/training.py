@@ -249,18 +249,6 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _storable(state) -> list:
-    """The state's non-empty leaves (orbax cannot store zero-size arrays, e.g. the empty projection of a bias)."""
-    return [leaf for leaf in jax.tree_util.tree_leaves(state) if np.size(leaf) > 0]
-
-
-def _restored(template, stored: list):
-    """`template` with its non-empty leaves replaced, in order, by the stored ones."""
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    stored = iter(stored)
-    return jax.tree_util.tree_unflatten(treedef, [next(stored) if np.size(leaf) > 0 else leaf for leaf in leaves])
-
-
 def _check_resumable(meta: dict, config: TrainConfig, seed: int, directory: Path) -> None:
     """A checkpoint written by another config or seed is refused, naming the directory."""
     if meta.get("config") != repr(config) or meta.get("seed") != seed:
@@ -315,9 +303,9 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     step_time = 0.0
     first_epoch = 0
     if checkpoint_dir is not None:
-        saved = load_checkpoint(Path(checkpoint_dir), _storable(state))
+        saved = load_checkpoint(Path(checkpoint_dir), state)
         if saved is not None:
-            state, meta = _restored(state, saved[0]), saved[1]
+            state, meta = saved
             _check_resumable(meta, config, seed, Path(checkpoint_dir))
             first_epoch, curve, step_losses = meta["epoch"], meta["curve"], meta["step_losses"]
             step_time = meta["step_time"]
@@ -345,7 +333,7 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
         if mode == "smooth":
             curve["smooth_test_accuracy"].append(acc(p, data.x_test, data.y_test, smooth_score))
         if checkpoint_dir is not None:
-            save_checkpoint(Path(checkpoint_dir), _storable(state), {
+            save_checkpoint(Path(checkpoint_dir), state, {
                 "epoch": epoch + 1, "curve": curve, "step_losses": step_losses, "step_time": step_time,
                 "config": repr(config), "seed": seed})
         print(f"  [{config.task}/{config.optimizer} seed {seed}] epoch {epoch + 1}/{config.epochs} "

@@ -38,7 +38,7 @@ class LoopCheckpoint:
         """(state, meta) of the saved round, or None when there is no checkpoint (or no directory)."""
         if self.directory is None:
             return None
-        found = load_checkpoint(self.directory, _nonempty_leaves(template))
+        found = load_checkpoint(self.directory, template)
         if found is None:
             return None
         stored, meta = found
@@ -47,13 +47,13 @@ class LoopCheckpoint:
                 f"{self.directory}: the checkpoint belongs to another run ({meta.get('fingerprint')!r}, this run is "
                 f"{self.fingerprint!r}); delete this directory to start the run over"
             )
-        return _fill(template, stored), meta
+        return stored, meta
 
     def maybe_save(self, state: Any, meta: dict, final: bool = False) -> bool:
         """Save when the interval has passed (never after the last round: the record follows at once)."""
         if self.directory is None or final or time.perf_counter() - self.last < self.every_s:
             return False
-        save_checkpoint(self.directory, _nonempty_leaves(state), dict(meta, fingerprint=self.fingerprint))
+        save_checkpoint(self.directory, state, dict(meta, fingerprint=self.fingerprint))
         self.last = time.perf_counter()
         self.saves += 1
         return True
@@ -63,19 +63,3 @@ def run_fingerprint(kind: str, *settings: Any, keys: tuple = ()) -> str:
     """A text that identifies one training run in its checkpoint: its kind, settings (reprs) and PRNG keys."""
     data = [np.asarray(jax.random.key_data(k)).ravel().tolist() for k in keys]
     return " ".join([kind, *map(repr, settings), repr(data)])
-
-
-def _size(leaf: Any) -> int:
-    return int(getattr(leaf, "size", np.size(leaf)))
-
-
-def _nonempty_leaves(tree: Any) -> list:
-    """The leaves of `tree` that hold values (orbax cannot store zero-size arrays), in tree order."""
-    return [leaf for leaf in jax.tree_util.tree_leaves(tree) if _size(leaf) > 0]
-
-
-def _fill(template: Any, stored: list) -> Any:
-    """`template` with its non-empty leaves replaced, in order, by `stored`."""
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    values = iter(stored)
-    return jax.tree_util.tree_unflatten(treedef, [next(values) if _size(x) > 0 else x for x in leaves])
