@@ -126,15 +126,18 @@ class FabricConfig:
             _require((item[0], item[1]) not in seen, "FabricConfig.fail_at",
                      f"entry {tuple(item)} names a link already in failed_links")
         seen = seen | {(int(x[0]), int(x[1])) for x in self.fail_at}
-        if self.leaves > 1:
-            for leaf in range(self.leaves):
-                up = [s for s in range(self.spines) if (leaf, s) not in seen]
-                _require(bool(up), "FabricConfig.failed_links",
+        if self.leaves > 1 and seen:
+            # Only leaves with a failed uplink can be cut off: a leaf with every uplink shares all spines.
+            dead: dict[int, set] = {}
+            for leaf, spine in seen:
+                dead.setdefault(leaf, set()).add(spine)
+            hurt = sorted(dead)
+            for leaf in hurt:
+                _require(len(dead[leaf]) < self.spines, "FabricConfig.failed_links",
                          f"disconnects leaf {leaf} (all its uplinks fail)")
-            alive = {lf: {s for s in range(self.spines) if (lf, s) not in seen} for lf in range(self.leaves)}
-            for a in range(self.leaves):
-                for b in range(a + 1, self.leaves):
-                    _require(bool(alive[a] & alive[b]), "FabricConfig.failed_links",
+            for i, a in enumerate(hurt):
+                for b in hurt[i + 1:]:
+                    _require(len(dead[a] | dead[b]) < self.spines, "FabricConfig.failed_links",
                              f"leaves {a} and {b} share no working spine")
 
 
