@@ -13,6 +13,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
 from scipy.spatial import cKDTree
 
+from simulators.core.textfile import read_utf8
+
 __all__ = [
     "MAX_NODES",
     "MAX_EDGES",
@@ -149,14 +151,7 @@ def read_lines(path: Path) -> list[str]:
     the file (and the line)."""
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        byte = data[err.start]
-        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8") from None
-    return text.splitlines()
+    return read_utf8(path).splitlines()
 
 
 def _read_text(path: Path, radius: float | None) -> nx.Graph:

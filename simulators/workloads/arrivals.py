@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simulators.core.textfile import read_utf8
 from simulators.workloads.config import JobClass, WorkloadConfig, instance_family
 
 TRACE_COLUMNS = (
@@ -149,13 +150,7 @@ def read_trace(path: str | Path, mix: tuple[JobClass, ...]) -> list[JobSpec]:
         raise ValueError(f"WorkloadConfig.trace: file {path} does not exist")
     classes = {c.name: c for c in mix}
     jobs: list[JobSpec] = []
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        byte = data[err.start]
-        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02x}); save the trace as UTF-8") from None
+    text = read_utf8(path, "trace")
     with io.StringIO(text, newline="") as handle:
         reader = csv.reader(handle)
         header = None
