@@ -259,8 +259,8 @@ def paper_note(key: tuple, recs: list[dict]) -> str:
         elif mean >= published - 0.05 * abs(published):
             notes.append(f"at or above the published figure already at a quick budget ({budget})")
         else:
-            notes.append(f"quick budget ({budget}): below the published full-budget figure; this budget is too "
-                         "small to show it")
+            notes.append(f"quick budget ({budget}): below the published full-budget figure, which this run does "
+                         "not reproduce (docs/rl.md: what the quick size shows)")
     if published is None:
         notes.append("no published figure")
     return "; ".join(notes) or "-"
