@@ -91,10 +91,8 @@ def _build(spec: Spec):
         return "Open_ES (evosax), adam", step, state, ES_POPULATION, lambda s: s.best_fitness
 
     if spec.optimizer == "polystep":
-        try:
-            from polystep import LowRankSubspace, PolyStep
-        except ImportError as exc:  # the lead's PolyStep has not landed in this checkout
-            raise RuntimeError(f"polystep.PolyStep is not available ({exc})") from exc
+        from polystep import LowRankSubspace, PolyStep
+
         if len(shape) > 1:
             opt = PolyStep(particle_size=2, subspace=LowRankSubspace(rank=1))
             label = f"PolyStep p=2, LowRankSubspace(rank=1) of {shape}"
