@@ -454,4 +454,5 @@ EXPERIMENT = Experiment(
     quick={"hosts": (16,), "message_bytes": 1 << 20},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
+    presets={"paper": PAPER},
 )

@@ -20,7 +20,8 @@ class Experiment:
     """One experiment: a config dataclass, a per-(config, seed) run, and how to plot and tabulate records.
 
     `points(config)` expands a base config into the configs of a sweep (default: just the config);
-    `quick` holds the field overrides of `--quick` (sizes that run in CI on 2 CPU cores).
+    `quick` holds the field overrides of `--quick` (sizes that run in CI on 2 CPU cores); `presets` maps the
+    values of a config field named `preset` to the field values that preset sets.
     With `checkpoints=True`, `run` is called as `run(config, seed, checkpoint_dir=...)`: a directory (next to the
     records) where the run saves its state to resume after a kill; the runner deletes it once the record is written.
     """
@@ -36,11 +37,18 @@ class Experiment:
     seeds: tuple[int, ...] = (0,)
     quick_seeds: tuple[int, ...] = (0,)
     checkpoints: bool = False
+    presets: dict[str, dict] = field(default_factory=dict)
 
     def make_config(self, quick: bool = False, overrides: dict | None = None) -> Any:
-        """Default config, with quick overrides and then user overrides applied."""
+        """Default config with the quick overrides, then the chosen preset's values, then the user's overrides
+        applied (a field the user sets wins over the preset, even when set to its plain default)."""
         values = dict(self.quick) if quick else {}
-        values.update(overrides or {})
+        overrides = dict(overrides or {})
+        preset = overrides.get("preset")
+        if isinstance(preset, str) and preset in self.presets:
+            values.update(self.presets[preset])
+            overrides["preset"] = ""  # applied: the config carries the resolved values
+        values.update(overrides)
         return dataclasses.replace(self.config_cls(), **values)
 
     def expand(self, config: Any) -> list[Any]:

@@ -26,6 +26,21 @@ def test_paper_preset_sweep_and_narrowing():
     assert apply_preset(DatacenterSprayingConfig()) == DatacenterSprayingConfig()
 
 
+def test_command_line_fields_win_over_the_paper_preset():
+    """`--set preset=paper --set pfc=false` keeps pfc off although False is the field's plain default."""
+    from experiments.overrides import parse_overrides
+    from experiments.registry import get
+
+    experiment = get("datacenter_spraying")
+    overrides = parse_overrides(DatacenterSprayingConfig, ["preset=paper", "pfc=false", "patterns=hd_allreduce",
+                                                           "message_sizes=4194304", "transports=ideal"])
+    sweep = experiment.expand(experiment.make_config(overrides=overrides))
+    assert len(sweep) == 2 * 4  # failures x policies
+    assert {(p.pfc, p.patterns, p.message_bytes, p.transports) for p in sweep} == {
+        ((False,), ("hd_allreduce",), 4 << 20, ("ideal",))}
+    assert {p.hosts for p in sweep} == {(256,)} and {p.link_gbps for p in sweep} == {400.0}
+
+
 @pytest.mark.parametrize("fields,name", [
     (dict(preset="huge"), "DatacenterSprayingConfig.preset"),
     (dict(transports=("tcp",)), "DatacenterSprayingConfig.transports"),
