@@ -103,6 +103,36 @@ def test_experiment_points_table_and_plot(tmp_path):
                                                                       "nondiff_nets_val_vs_evals.png"]
 
 
+def _fake_record(task, optimizer, seed, dataset, epochs, test, val, n_train=54000):
+    curve = {"epoch": list(range(1, epochs + 1)), "val_accuracy": val}
+    resolved = {"epochs": epochs, "schedule_epochs": 0, "batch_size": 512 if dataset == "mnist" else 32}
+    return {"config": {"task": task, "optimizer": optimizer, "preset": "full"}, "seed": seed,
+            "metrics": {"test_accuracy": test, "curve": curve, "evaluations": 1_000_000 * epochs, "wall_s": 1.0,
+                        "dataset": dataset, "n_train": n_train, "resolved_config": resolved}}
+
+
+def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
+    """Goals are judged on full-protocol PolyStep records; a quick digits record of the same task is left out of
+    the goal line and of the task's learning-curve panel."""
+    val = [0.90, 0.935] + [0.95] * 28
+    records = [_fake_record("snn", "polystep", s, "mnist", 30, t, val) for s, t in enumerate((0.961, 0.962, 0.963))]
+    records.append(_fake_record("snn", "polystep", 0, "digits", 12, 0.5, [0.4] * 12, n_train=1079))
+    records.append(_fake_record("int8", "polystep", 0, "mnist", 30, 0.975, [0.97] * 30))
+    lines = nondiff_nets.goal_lines(records)
+    assert len(lines) == 2
+    snn = next(line for line in lines if "SNN" in line)
+    assert "96.2 ± 0.1 (3 seeds" in snn and ": meets;" in snn and "2.00M, 2.00M, 2.00M" in snn
+    int8 = next(line for line in lines if "Int8" in line)
+    assert "1 of 3 seeds so far" in int8
+    records.append(_fake_record("staircase", "polystep", 0, "mnist", 30, 0.90, [0.9] * 30))
+    records += [_fake_record("staircase", "polystep", s, "mnist", 30, 0.90, [0.9] * 30) for s in (1, 2)]
+    assert ": misses;" in next(line for line in nondiff_nets.goal_lines(records) if "Staircase" in line)
+    curves, dataset = nondiff_nets._curves(records, "snn")
+    assert dataset == "MNIST" and len(curves["polystep"]["val"]) == 3
+    assert "PolyStep against the goals" in nondiff_nets.table(records)
+    nondiff_nets.plot(records, tmp_path)
+
+
 FULL_TARGETS = {"snn": 0.92, "int8": 0.965, "staircase": 0.925}
 
 
