@@ -106,8 +106,10 @@ def optimum(family: str, seed: int, scale: float, cap: float) -> tuple[int | Non
     return int(got[0]), float(got[1])
 
 
-def run(config: MaxSATPartialConfig, seed: int) -> dict:
-    """Build instance (family, seed + offset + instance), get its RC2 optimum, solve it with `config.solver`."""
+def run(config: MaxSATPartialConfig, seed: int, checkpoint_dir: Path | None = None) -> dict:
+    """Build instance (family, seed + offset + instance), get its RC2 optimum, solve it with `config.solver`.
+
+    With `checkpoint_dir` the search saves its state there between two compiled calls and resumes from it."""
     from problems.maxsat import solve
     from problems.maxsat.structured import make
 
@@ -117,7 +119,7 @@ def run(config: MaxSATPartialConfig, seed: int) -> dict:
     formula = make(config.family, inst_seed, config.scale)
     opt, rc2_s = optimum(config.family, inst_seed, config.scale, config.rc2_cap)
     res = solve(formula, config.solver, time_limit=config.time_limit, seed=seed,
-                max_evaluations=config.max_evaluations, target=opt)
+                max_evaluations=config.max_evaluations, target=opt, checkpoint_dir=checkpoint_dir)
     best_t = res.trace[-1][0] if res.trace else None
     for t, _, cost in res.trace:  # first time the final cost was reached
         if cost <= res.cost:
@@ -239,4 +241,5 @@ EXPERIMENT = Experiment(
     quick={"instances": 1, "scale": 1.0, "time_limit": 2.0, "solvers": ("wpms", "polystep")},
     seeds=(0,),
     quick_seeds=(0,),
+    checkpoints=True,  # run() saves the search state between compiled calls and resumes from it
 )

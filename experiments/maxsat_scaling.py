@@ -75,8 +75,10 @@ def points(config: MaxSATScalingConfig) -> list[MaxSATScalingConfig]:
     return out
 
 
-def run(config: MaxSATScalingConfig, seed: int) -> dict:
-    """Generate random k-SAT (n, alpha) from `seed + instance_offset` and solve it with `config.solver`."""
+def run(config: MaxSATScalingConfig, seed: int, checkpoint_dir: Path | None = None) -> dict:
+    """Generate random k-SAT (n, alpha) from `seed + instance_offset` and solve it with `config.solver`.
+
+    With `checkpoint_dir` the search saves its state there between two compiled calls and resumes from it."""
     from problems.maxsat import ProbSATConfig, random_ksat, solve
 
     if config.n <= 0 or not config.solver:
@@ -84,7 +86,7 @@ def run(config: MaxSATScalingConfig, seed: int) -> dict:
     formula = random_ksat(config.n, config.alpha, k=config.k, seed=seed + config.instance_offset)
     solver_config = ProbSATConfig(cb=config.probsat_cb) if config.solver == "probsat" else None
     result = solve(formula, config.solver, time_limit=config.time_limit, seed=seed, config=solver_config,
-                   max_evaluations=config.max_evaluations)
+                   max_evaluations=config.max_evaluations, checkpoint_dir=checkpoint_dir)
     trace = result.trace
     if len(trace) > config.trace_points:
         keep = np.unique(np.linspace(0, len(trace) - 1, config.trace_points).astype(int))
@@ -209,4 +211,5 @@ EXPERIMENT = Experiment(
     quick={"n_values": (100, 1_000, 10_000), "time_limit": 2.0},
     seeds=(0, 1, 2),
     quick_seeds=(0,),
+    checkpoints=True,  # run() saves the search state between compiled calls and resumes from it
 )

@@ -57,7 +57,7 @@ class ESConfig:
 
 
 def run_es(formula: Formula, kind: str, config: ESConfig = ESConfig(), time_limit: float = 10.0, seed: int = 0,
-           max_steps: int | None = None, target: float = 0.0, max_evaluations: int | None = None):
+           max_steps: int | None = None, target: float = 0.0, max_evaluations: int | None = None, checkpoint=None):
     """Run OpenAI-ES or CMA-ES on the relaxation; returns (assignment, best feasible soft cost, trace,
     evaluations, steps). Hard clauses follow the penalty schedule `config.hard_growth`."""
     if kind == "cmaes" and formula.n_vars > MAX_CMAES_VARS:
@@ -75,4 +75,4 @@ def run_es(formula: Formula, kind: str, config: ESConfig = ESConfig(), time_limi
     return run_timed(opt, ev, x0, state, key, t0=t0, evaluations_per_step=per_step,
                      steps_per_call=config.steps_per_call, time_limit=time_limit,
                      max_steps=steps_for(max_steps, max_evaluations, per_step), target=target,
-                     hard_growth=config.hard_growth)
+                     hard_growth=config.hard_growth, checkpoint=checkpoint)

@@ -9,6 +9,7 @@ is kept through a trail of flips since it was last synchronized: O(1) amortized 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numba
@@ -20,6 +21,9 @@ from problems.maxsat.formula import Formula, csr_by_key
 # probSAT's polynomial break-only defaults by clause length (Balint & Schoening 2012).
 DEFAULT_CB = {3: 2.06, 4: 3.0, 5: 3.7, 6: 5.1}
 _TABLE = 4096
+# flips per compiled call when a run has a flip budget and no time limit: fixed, so the trace rows and the
+# checkpoints (taken between calls) fall on the same flips on every machine and after a resume
+BUDGET_CHUNK_FLIPS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class ProbSATConfig:
 
     cb: float | None = None
     eps: float | None = None
-    chunk_flips: int | None = None  # flips per compiled call between clock checks (None: about 0.25 s worth)
+    chunk_flips: int | None = None  # flips per compiled call (None: BUDGET_CHUNK_FLIPS, or ~0.25 s with a clock)
     hard_weight: int | None = None  # weight of a hard clause (default: soft total + 1)
 
     def __post_init__(self):
@@ -275,16 +279,22 @@ class ProbSAT:
         """Weighted cost of the best assignment (unsatisfied soft weight + hard_weight per hard violation)."""
         return int(self._scalars[2]) + self._empty_cost
 
-    def run(self, time_limit: float = float("inf"), max_flips: int | None = None, target: int = 0) -> ProbSAT:
-        """Flip until `time_limit` seconds, `max_flips` more flips, or best cost <= `target`."""
+    def run(self, time_limit: float = float("inf"), max_flips: int | None = None, target: int = 0,
+            on_chunk: Callable[[], None] | None = None) -> ProbSAT:
+        """Flip until `time_limit` seconds, `max_flips` more flips, or best cost <= `target`.
+
+        Flips go in compiled calls of `config.chunk_flips` (None: `BUDGET_CHUNK_FLIPS` without a time limit,
+        about 0.25 s worth with one); `on_chunk()` runs between two calls (a checkpoint's chance to save).
+        """
         if time_limit == float("inf") and max_flips is None:
             raise ValueError("time_limit, max_flips: give a finite budget (an optimum may be above `target`)")
-        t0 = time.perf_counter()
+        t0, e0 = time.perf_counter(), self.elapsed
         start_flips = self.flips
         if not self.trace:
             self.trace.append((0.0, 0, self.best_cost))
         target_active = target - self._empty_cost
-        chunk = self.config.chunk_flips or 100_000
+        clocked = time_limit != float("inf")
+        chunk = self.config.chunk_flips or (100_000 if clocked else BUDGET_CHUNK_FLIPS)
         while True:
             left = chunk if max_flips is None else min(chunk, start_flips + max_flips - self.flips)
             if left <= 0:
@@ -295,11 +305,28 @@ class ProbSAT:
                          self._unsat_pos, self.best_assign, self._trail, self._scalars, self._rng, left,
                          target_active)
             now = time.perf_counter() - t0
-            self.trace.append((self.elapsed + now, self.flips, self.best_cost))
-            if done < left or now >= time_limit:
+            self.elapsed = e0 + now
+            self.trace.append((self.elapsed, self.flips, self.best_cost))
+            if done < left or now >= time_limit or (max_flips is not None and self.flips - start_flips >= max_flips):
                 break
-            if self.config.chunk_flips is None:  # aim at ~0.25 s per call, never past the deadline
+            if self.config.chunk_flips is None and clocked:  # aim at ~0.25 s per call, never past the deadline
                 rate = done / max(time.perf_counter() - t_call, 1e-6)
                 chunk = int(max(10_000, min(rate * 0.25, rate * (time_limit - now) + 1, 50_000_000)))
-        self.elapsed += time.perf_counter() - t0
+            if on_chunk is not None:
+                on_chunk()
+        self.elapsed = e0 + time.perf_counter() - t0
         return self
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array the walk changes (assignment, clause counts, breaks, falsified list, best, trail, RNG)."""
+        return {name: getattr(self, attr) for name, attr in _PROBSAT_STATE.items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Overwrite the walk's arrays with saved ones (from `state_arrays` of a walker of the same run)."""
+        for name, attr in _PROBSAT_STATE.items():
+            getattr(self, attr)[...] = arrays[name]
+
+
+_PROBSAT_STATE = {"assign": "assign", "best_assign": "best_assign", "packed": "_packed", "breaks": "_breaks",
+                  "unsat": "_unsat", "unsat_pos": "_unsat_pos", "trail": "_trail", "scalars": "_scalars",
+                  "rng": "_rng"}

@@ -74,7 +74,7 @@ def steps_for(max_steps: int | None, max_evaluations: int | None, per_step: int)
 
 def run_polystep(formula: Formula, config: PolyStepMaxSATConfig = PolyStepMaxSATConfig(), time_limit: float = 10.0,
                  seed: int = 0, max_steps: int | None = None, target: float = 0.0,
-                 max_evaluations: int | None = None):
+                 max_evaluations: int | None = None, checkpoint=None):
     """Run PolyStep for `time_limit` seconds after the first (compiling) call, `max_steps` steps or
     `max_evaluations` candidate evaluations.
 
@@ -95,4 +95,4 @@ def run_polystep(formula: Formula, config: PolyStepMaxSATConfig = PolyStepMaxSAT
     return run_timed(opt, ev, x0, state, key, t0=t0, evaluations_per_step=per_step,
                      steps_per_call=config.steps_per_call, time_limit=time_limit,
                      max_steps=steps_for(max_steps, max_evaluations, per_step), target=target,
-                     hard_growth=config.hard_growth)
+                     hard_growth=config.hard_growth, checkpoint=checkpoint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -54,9 +55,31 @@ def _check_budget(time_limit, max_steps, max_evaluations) -> float:
     return float(time_limit)
 
 
+def _default_config(solver: str):
+    """The solver's default config dataclass (None for RC2)."""
+    if solver == "probsat":
+        from problems.maxsat.local_search import ProbSATConfig
+
+        return ProbSATConfig()
+    if solver == "wpms":
+        from problems.maxsat.weighted_ls import WPMSConfig
+
+        return WPMSConfig()
+    if solver == "polystep":
+        from problems.maxsat.polystep_solver import PolyStepMaxSATConfig
+
+        return PolyStepMaxSATConfig()
+    if solver in ("openai_es", "cmaes"):
+        from problems.maxsat.es_solver import ESConfig
+
+        return ESConfig()
+    return None
+
+
 def solve(formula: Formula, solver: str = "probsat", time_limit: float | None = 10.0, seed: int = 0,
           config=None, max_steps: int | None = None, max_evaluations: int | None = None,
-          target: int | None = None) -> SolveResult:
+          target: int | None = None, checkpoint_dir: Path | None = None,
+          checkpoint_seconds: float | None = None) -> SolveResult:
     """Solve MAX-SAT with `solver` in `SOLVERS` for about `time_limit` seconds (rc2 runs to optimality).
 
     Budgets: `max_evaluations` caps flips (probsat, wpms) or candidate evaluations (polystep, ES, rounded up
@@ -68,6 +91,11 @@ def solve(formula: Formula, solver: str = "probsat", time_limit: float | None = 
     None for defaults. `target`: stop once a feasible cost <= target is found (default 0). "wpms" is the
     weighted partial local search (dynamic clause weights, best feasible assignment); "probsat" is the fastest
     on unweighted random instances.
+
+    `checkpoint_dir`: the search saves its whole state there between two compiled calls (at most every
+    `checkpoint_seconds`, default `problems.maxsat.resume.CHECKPOINT_SECONDS`) and, started again with the same
+    arguments, resumes from it; under an evaluation budget the result equals an uninterrupted run's (wall times
+    aside). The caller deletes the directory once it has the result. RC2 does not checkpoint.
     """
     if solver not in SOLVERS:
         raise ValueError(f"solver: unknown {solver!r}; allowed: {', '.join(SOLVERS)}")
@@ -80,36 +108,49 @@ def solve(formula: Formula, solver: str = "probsat", time_limit: float | None = 
     t0 = time.perf_counter()
     proved = None  # "OPTIMUM FOUND" / "UNSATISFIABLE" when the solver proves it
     budget_spent = False
-    if solver == "probsat":
-        from problems.maxsat.local_search import ProbSAT, ProbSATConfig
+    config = config or _default_config(solver)
 
-        walker = ProbSAT(formula, config or ProbSATConfig(), seed=seed)
-        walker.run(max_flips=1, time_limit=math.inf)  # compiles (or loads) the numba walk
-        walker.trace, walker.elapsed = [], 0.0  # the trace's clock starts after compilation
-        walker.run(time_limit=time_limit, max_flips=None if budget is None else max(0, budget - 1), target=goal)
-        assignment, evaluations, trace = walker.best_assign.astype(bool), walker.flips, walker.trace
-        budget_spent = budget is not None and evaluations >= budget
-    elif solver == "wpms":
-        from problems.maxsat.weighted_ls import WeightedLocalSearch, WPMSConfig, warm_up
+    checkpoint = None
+    if checkpoint_dir is not None and solver != "rc2":
+        from problems.maxsat.resume import SearchCheckpoint, run_fingerprint
 
-        warm_up()  # compiles (or loads) the numba search on a tiny formula, so the trace excludes it
-        walker = WeightedLocalSearch(formula, config or WPMSConfig(), seed=seed)
-        walker.run(time_limit=time_limit, max_flips=budget, target=goal)
-        assignment, evaluations, trace = walker.result_assignment(), walker.flips, walker.trace
+        checkpoint = SearchCheckpoint(checkpoint_dir, run_fingerprint(
+            solver, formula, config, seed, time_limit=time_limit, max_steps=max_steps,
+            max_evaluations=max_evaluations, target=goal), checkpoint_seconds)
+    if solver in LOCAL_SEARCH:
+        from problems.maxsat.resume import restore_walker, walker_saver
+
+        if solver == "probsat":
+            from problems.maxsat.local_search import ProbSAT
+
+            walker = ProbSAT(formula, config, seed=seed)
+            walker.run(max_flips=1, time_limit=math.inf)  # compiles (or loads) the numba walk
+            walker.trace, walker.elapsed = [], 0.0  # the trace's clock starts after compilation
+        else:
+            from problems.maxsat.weighted_ls import WeightedLocalSearch, warm_up
+
+            warm_up()  # compiles (or loads) the numba search on a tiny formula, so the trace excludes it
+            walker = WeightedLocalSearch(formula, config, seed=seed)
+        restore_walker(checkpoint, walker)
+        walker.run(time_limit=max(time_limit - walker.elapsed, 1e-9),
+                   max_flips=None if budget is None else max(0, budget - walker.flips), target=goal,
+                   on_chunk=walker_saver(checkpoint, walker))
+        assignment = walker.best_assign.astype(bool) if solver == "probsat" else walker.result_assignment()
+        evaluations, trace = walker.flips, walker.trace
         budget_spent = budget is not None and evaluations >= budget
     elif solver in ("polystep", "openai_es", "cmaes"):
         if solver == "polystep":
-            from problems.maxsat.polystep_solver import PolyStepMaxSATConfig, run_polystep
+            from problems.maxsat.polystep_solver import run_polystep
 
             assignment, _, trace, evaluations, steps = run_polystep(
-                formula, config or PolyStepMaxSATConfig(), time_limit, seed, max_steps=max_steps,
-                max_evaluations=max_evaluations, target=goal)
+                formula, config, time_limit, seed, max_steps=max_steps, max_evaluations=max_evaluations,
+                target=goal, checkpoint=checkpoint)
         else:
-            from problems.maxsat.es_solver import ESConfig, run_es
+            from problems.maxsat.es_solver import run_es
 
             assignment, _, trace, evaluations, steps = run_es(
-                formula, solver, config or ESConfig(), time_limit, seed, max_steps=max_steps,
-                max_evaluations=max_evaluations, target=goal)
+                formula, solver, config, time_limit, seed, max_steps=max_steps, max_evaluations=max_evaluations,
+                target=goal, checkpoint=checkpoint)
         budget_spent = (max_steps is not None and steps >= max_steps) or (
             max_evaluations is not None and evaluations >= max_evaluations) or formula.n_vars == 0
     else:

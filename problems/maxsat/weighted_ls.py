@@ -19,6 +19,7 @@ machine; a time limit only decides when to stop.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numba
@@ -26,7 +27,7 @@ import numpy as np
 
 from polystep.validate import check_choice, check_int, check_real
 from problems.maxsat.formula import Formula
-from problems.maxsat.local_search import _rand, literal_index, simplify
+from problems.maxsat.local_search import BUDGET_CHUNK_FLIPS, _rand, literal_index, simplify
 
 INITS = ("decimation", "random")
 _UNIT = 64  # weight resolution: a hard clause starts at one unit, an average soft clause at one unit too
@@ -47,7 +48,7 @@ class WPMSConfig:
     smooth_prob: float = 0.01  # probability that a weight update lowers raised weights instead
     bms_samples: int = 15  # improving variables sampled per greedy move (best-from-multiple-selections)
     init: str = "decimation"  # "decimation" (unit propagation, hard clauses first) or "random"
-    chunk_flips: int | None = None  # flips per compiled call between clock checks (None: about 0.1 s worth)
+    chunk_flips: int | None = None  # flips per compiled call (None: BUDGET_CHUNK_FLIPS, or ~0.1 s with a clock)
 
     def __post_init__(self):
         check_int(self.hard_inc, "hard_inc", 1, 1_000_000)
@@ -442,18 +443,21 @@ class WeightedLocalSearch:
         return int(self._cnt[_HARD]) + int((self._lengths == 0)[self._is_hard].sum())
 
     def run(self, time_limit: float = float("inf"), max_flips: int | None = None, target: int = 0,
-            on_improve=None) -> WeightedLocalSearch:
+            on_improve=None, on_chunk: Callable[[], None] | None = None) -> WeightedLocalSearch:
         """Flip until `time_limit` seconds, `max_flips` more flips, or a feasible cost <= `target`.
 
-        `on_improve(seconds, flips, cost)` is called after each compiled call that improved the best
-        feasible cost (the solve command prints its `o` lines from it).
+        Flips go in compiled calls of `config.chunk_flips` (None: `BUDGET_CHUNK_FLIPS` without a time limit,
+        about 0.1 s worth with one). `on_improve(seconds, flips, cost)` is called after each call that improved
+        the best feasible cost (the solve command prints its `o` lines from it); `on_chunk()` runs between two
+        calls (a checkpoint's chance to save).
         """
         if time_limit == float("inf") and max_flips is None:
             raise ValueError("time_limit, max_flips: give a finite budget (an optimum may be above `target`)")
-        t0 = time.perf_counter()
+        t0, e0 = time.perf_counter(), self.elapsed
         start = self.flips
         target_active = target - self._empty_cost
-        chunk = self.config.chunk_flips or 20_000
+        clocked = time_limit != float("inf")
+        chunk = self.config.chunk_flips or (20_000 if clocked else BUDGET_CHUNK_FLIPS)
         while self.flips - start < (max_flips if max_flips is not None else np.iinfo(np.int64).max):
             left = chunk if max_flips is None else min(chunk, start + max_flips - self.flips)
             t_call = time.perf_counter()
@@ -466,27 +470,45 @@ class WeightedLocalSearch:
                            self._imp_cost, self._rng, _UNIT * self.config.hard_inc, self.config.soft_bound,
                            self.config.smooth_prob, self.config.bms_samples, left, target_active)
             now = time.perf_counter() - t0
+            self.elapsed = e0 + now
             if self.feasible and self.best_cost != before:
                 k = min(int(self._sc[_NIMP]), _IMPROVEMENTS)
                 span = max(now - (t_call - t0), 0.0)
                 f0 = self.flips - done
                 for i in range(k):  # times inside the call interpolated by flip count
                     frac = (self._imp_flips[i] - f0) / max(done, 1)
-                    self.trace.append((self.elapsed + (t_call - t0) + frac * span, int(self._imp_flips[i]),
+                    self.trace.append((e0 + (t_call - t0) + frac * span, int(self._imp_flips[i]),
                                        int(self._imp_cost[i]) + self._empty_cost))
                 if on_improve is not None:
-                    on_improve(self.elapsed + now, self.flips, self.best_cost)
-            if done < left or now >= time_limit or self.empty_hard:
+                    on_improve(self.elapsed, self.flips, self.best_cost)
+            if done < left or now >= time_limit or self.empty_hard or (
+                    max_flips is not None and self.flips - start >= max_flips):
                 break
-            if self.config.chunk_flips is None:  # aim at ~0.1 s per call, never past the deadline
+            if self.config.chunk_flips is None and clocked:  # aim at ~0.1 s per call, never past the deadline
                 rate = done / max(time.perf_counter() - t_call, 1e-6)
                 chunk = int(max(1_000, min(rate * 0.1, rate * (time_limit - now) + 1, 20_000_000)))
-        self.elapsed += time.perf_counter() - t0
+            if on_chunk is not None:
+                on_chunk()
+        self.elapsed = e0 + time.perf_counter() - t0
         return self
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array the search changes (assignment, dynamic weights, scores, lists, counters, best, RNG)."""
+        return {name: getattr(self, attr) for name, attr in _WPMS_STATE.items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Overwrite the search's arrays with saved ones (from `state_arrays` of a walker of the same run)."""
+        for name, attr in _WPMS_STATE.items():
+            getattr(self, attr)[...] = arrays[name]
 
     def result_assignment(self) -> np.ndarray:
         """The best feasible assignment (bool (n,)), or the current one when none is feasible."""
         return (self.best_assign if self.feasible else self.assign).astype(bool)
+
+
+_WPMS_STATE = {name.strip("_"): name for name in (
+    "assign", "best_assign", "_dw", "_rng", "_packed", "_score", "_good", "_goodpos", "_hun", "_hpos", "_sun",
+    "_spos", "_raised", "_rpos", "_cnt", "_sc", "_stamp", "_trail")}
 
 
 def warm_up() -> None:
