@@ -3,7 +3,10 @@
 With no address a local Ray instance starts with `workers` CPUs; with an address the driver joins that cluster
 (every node needs this package installed, e.g. `pip install -e ".[ray]"`). The driver claims a point before
 submitting it and keeps at most one point per worker in flight, so a killed driver loses only those points, and
-writes each record through the same atomic store as the in-process backend.
+writes each record through the same atomic store as the in-process backend. Points that checkpoint write their
+checkpoint on the node that runs them, under the driver's `--out` path: on a cluster of several machines, an `--out`
+on a shared file system lets a rerun resume them (otherwise an interrupted point starts over). Tasks get the
+environment of the cluster's `ray start` plus the driver's POLYSTEP_*, JAX_PLATFORMS and XLA_FLAGS.
 """
 
 from __future__ import annotations
@@ -30,6 +33,22 @@ def _forwarded_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("POLYSTEP_") or k in ("JAX_PLATFORMS", "XLA_FLAGS")}
 
 
+def _token_auth_like_ray_start() -> None:
+    """Send the cluster token when one exists and RAY_AUTH_MODE is unset, as `ray start` does.
+
+    Recent Ray (2.60 measured) `ray start --head` turns token authentication on when a token exists (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token, which any local `ray.init()` writes), but a driver joining with
+    `ray.init(address=...)` sends it only under RAY_AUTH_MODE=token. An explicit RAY_AUTH_MODE is left alone.
+    """
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def start_ray(address: str | None, workers: int | None) -> bool:
     """Connect to `address`, or start a local instance with `workers` CPUs; True when this call started Ray."""
     ray = _ray()
@@ -37,14 +56,15 @@ def start_ray(address: str | None, workers: int | None) -> bool:
         return False
     options = dict(runtime_env={"env_vars": _forwarded_env()}, log_to_driver=True, configure_logging=False)
     if address:
+        _token_auth_like_ray_start()
         try:
             ray.init(address=address, **options)
         except Exception as err:  # ConnectionError, AuthenticationError, ...: say so without a deep traceback
             lines = str(err).strip().splitlines() or [type(err).__name__]
             raise ValueError(
                 f"address: cannot join the Ray cluster at {address} ({lines[-1][:300]}); check that it runs, that "
-                "this machine can reach it, and, if the cluster uses token authentication, that its token is set "
-                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+                "this machine can reach it, and, if the cluster uses token authentication, that this machine has its "
+                "token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token) and RAY_AUTH_MODE is unset or 'token'"
             ) from None
     else:
         # address="local": always a new instance, even when a cluster started on this machine is recorded in /tmp/ray

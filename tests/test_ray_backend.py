@@ -1,10 +1,14 @@
-"""The Ray backend on a local instance with 2 workers: a sweep, a failing point, a driver killed mid-sweep."""
+"""The Ray backend on a local instance with 2 workers: a sweep, a failing point, a driver killed mid-sweep; and on
+a cluster started with `ray start --head`, joined through --address."""
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,51 @@ def test_an_unreachable_cluster_address_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(ray, "init", refuse)
     with pytest.raises(ValueError, match=r"address: cannot join the Ray cluster at 10.0.0.9:6379 \(Failed to connect"):
         backends.start_ray("10.0.0.9:6379", None)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_sweep_joins_a_running_cluster_through_its_address(tmp_path):
+    """A cluster started with `ray start --head` (its own process group, stopped at the end): a 2-point sweep
+    through --address, then a rerun that skips both points (about 15 s on 2 busy cores)."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    if not ray_cli.exists():
+        pytest.skip(f"no `ray` command beside {sys.executable}")
+    port = _free_port()
+    command, env = _driver(tmp_path, "--set", "sizes=1,2", "--seeds", "0", "--address", f"127.0.0.1:{port}")
+    head_log = tmp_path / "head.log"
+    # The cluster's workers get the environment of `ray start` (the driver forwards only its POLYSTEP_* and JAX
+    # settings), so the toy experiment's CALLS_FILE is given to the head. Ray 2.60 turns token authentication on
+    # when a token exists (any local `ray.init()` writes one); the driver then joins with it.
+    with open(head_log, "w") as log:
+        head = subprocess.Popen([str(ray_cli), "start", "--head", "--block",
+                                 "--num-cpus", "2", "--port", str(port), "--include-dashboard=false",
+                                 "--disable-usage-stats"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while "Ray runtime started" not in head_log.read_text():
+            assert head.poll() is None and time.time() < deadline, f"no Ray head:\n{head_log.read_text()}"
+            time.sleep(0.5)
+        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert second.returncode == 0, second.stderr
+    finally:
+        head.terminate()  # `ray start --block` stops the processes it started on SIGTERM (about 5 s)
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # whatever is left of its process group
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    records = load_records(tmp_path / "results" / "sleepy" / "records.jsonl")
+    assert sorted((r["config"]["size"], r["metrics"]["value"]) for r in records) == [(1, 10), (2, 20)]
+    assert sorted(_calls(tmp_path)) == [(1, 0), (2, 0)]  # each point ran once, on the cluster
+    assert "2/2 done" in first.stderr and second.stderr.count("done already, skipped") == 2
