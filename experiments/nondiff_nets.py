@@ -399,7 +399,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, NullFormatter
 
     tasks = [t for t in TASKS if any(r["config"]["task"] == t for r in records)]
     labels = dict(COLUMNS)
@@ -427,6 +427,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
             else:
                 ax.set_xlabel("forward evaluations (minibatch passes)")
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # a span under a decade labels minor ticks densely
             ax.grid(alpha=0.3)
         for ax in list(axes.flat)[len(tasks):]:
             ax.axis("off")
