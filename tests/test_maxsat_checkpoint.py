@@ -99,6 +99,21 @@ def test_checkpoints_do_not_change_an_uninterrupted_search(tmp_path):
     assert len(plain.trace) == 1 + budget // 5_000  # a row per compiled call of the fixed chunk
 
 
+def test_a_time_limited_search_resumes_with_the_seconds_it_has_left(tmp_path, monkeypatch):
+    formula, config, _ = CASES["wpms"]
+    run = dict(time_limit=0.3, seed=1, config=config, checkpoint_dir=tmp_path, checkpoint_seconds=0.1)
+    crash_after(monkeypatch, saves=1)
+    with pytest.raises(Crash):
+        solve(formula, "wpms", **run)
+    monkeypatch.undo()
+    resumes = record_resumes(monkeypatch)
+    resumed = solve(formula, "wpms", **run)
+    spent = resumes[0]["elapsed_s"]
+    assert 0 < spent < 0.3 and resumed.evaluations > resumes[0]["flips"]
+    times = [row[0] for row in resumed.trace]
+    assert times == sorted(times) and resumed.machine_dependent
+
+
 def test_a_damaged_checkpoint_names_its_directory_and_the_way_out(tmp_path, monkeypatch):
     formula, config, budget = CASES["wpms"]
     run = dict(time_limit=None, seed=1, config=config, max_evaluations=budget, checkpoint_seconds=0)
