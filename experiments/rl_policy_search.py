@@ -45,7 +45,8 @@ PUBLISHED = {
 SEARCH_FIELDS = (
     "rollouts", "eval_every", "init_samples", "cost_scale", "particle_size", "epsilon", "step_radius",
     "probe_radius", "momentum", "adaptive_radius", "radius_max_scale", "epsilon_decay", "shaping",
-    "select_episodes", "es_population", "es_sigma", "es_lr", "es_weight_decay", "cma_population", "cma_sigma",
+    "select_episodes", "line_search", "es_population", "es_sigma", "es_lr", "es_weight_decay", "cma_population",
+    "cma_sigma",
 )
 
 
@@ -80,6 +81,7 @@ class RLSearchConfig:
     epsilon_decay: float | None = None
     shaping: str | None = None
     select_episodes: int | None = None
+    line_search: int | None = None
     es_population: int | None = None
     es_sigma: float | None = None
     es_lr: float | None = None

@@ -51,7 +51,8 @@ def same_result(a, b) -> bool:
 
 LOOPS = {
     "polystep": lambda key, **kw: search(ENV, policy_for(ENV, "binary"), SearchConfig(
-        evaluations=8 + 6 * 228, rollouts=2, eval_every=1, init_samples=8, momentum=0.5, select_episodes=3),
+        evaluations=8 + 6 * (228 + 3) + 6 * 2, rollouts=2, eval_every=1, init_samples=8, momentum=0.5,
+        select_episodes=3, line_search=2),
         key, VAL, **kw),
     "openai_es": lambda key, **kw: search(ENV, policy_for(ENV, "int8"), SearchConfig(
         optimizer="openai_es", evaluations=8 + 6 * 50, rollouts=2, eval_every=2, init_samples=8), key, VAL, **kw),

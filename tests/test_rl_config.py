@@ -32,6 +32,7 @@ SPECS = {
         "cost_scale": POS, "epsilon": POS, "step_radius": POS, "probe_radius": POS, "es_sigma": POS, "es_lr": POS,
         "cma_sigma": POS, "momentum": REAL(0.0, 1.0, hi_open=True), "radius_max_scale": REAL(1.0),
         "epsilon_decay": REAL(0.0, 1.0, lo_open=True), "es_weight_decay": REAL(0.0), "adaptive_radius": BOOL,
+        "line_search": INT(0),
     },
     PPOConfig: {
         "num_envs": INT(1), "epochs": INT(1), "critic_hidden": INT(1), "lr": POS, "clip": POS,
@@ -45,7 +46,7 @@ SPECS = {
     RLSearchConfig: {
         "evaluations": INT(1), "gradient_env_steps": INT(1), "val_episodes": INT(1), "test_episodes": INT(1),
         "hidden": INT(1), "rollouts": INT(1), "epsilon": POS, "momentum": REAL(0.0, 1.0, hi_open=True),
-        "adaptive_radius": BOOL,
+        "adaptive_radius": BOOL, "line_search": INT(0),
     },
     CartPole: {"max_steps": INT(1), "tau": POS, "masspole": POS, "gravity": POS},
     Policy: {"obs_size": INT(1), "n_actions": INT(1), "hidden": INT(1)},

@@ -149,3 +149,29 @@ def test_selection_episodes_are_counted_in_the_budget():
     assert res.episodes == (8 + 150) * 2 + 3 * 3
     with pytest.raises(ValueError, match="select_episodes"):
         SearchConfig(select_episodes=-1)
+
+
+def test_line_search_keeps_the_best_step_length_and_counts_its_evaluations():
+    from problems.rl.search import line_search_step, step_lengths
+
+    pol = policy_for(ENV, "int8")
+    np.testing.assert_allclose(np.asarray(step_lengths(3)), [1.0, 0.25, 0.0625, 0.0])
+    cfg = SearchConfig(optimizer="polystep", evaluations=6 * (228 + 3), rollouts=2, eval_every=3, init_samples=0,
+                       line_search=2)
+    a = search(ENV, pol, cfg, jax.random.key(0), VAL)
+    b = search(ENV, pol, cfg, jax.random.key(0), VAL)
+    assert a.curve_return == b.curve_return and a.generations == 6 and a.population == 228
+    assert a.evaluations == 6 * 231 and a.episodes == 6 * 231 * 2 and a.curve_evaluations == [0, 3 * 231, 6 * 231]
+    # A wild step (every weight +3) is cut back to the length that scores best on the check episodes.
+    opt = cfg.make_optimizer()
+    old = opt.init(jax.random.key(1), pol.init(jax.random.key(2)))
+    new = old._replace(coords=old.coords + 3.0, velocity=old.velocity + 3.0)
+    keys = jax.random.split(jax.random.key(3), 4)
+    state, _ = line_search_step(ENV, pol, opt, old, new, 2, keys)
+    fraction = float((state.coords - old.coords)[0]) / 3.0
+    assert min(abs(fraction - f) for f in (1.0, 0.25, 0.0)) < 1e-6
+    np.testing.assert_allclose(np.asarray(state.velocity), fraction * 3.0, atol=1e-6)
+    score = lambda s: float(evaluate(ENV, pol, opt.params(s), keys).ret.mean())  # noqa: E731
+    assert score(state) == max(score(old), score(new), score(old._replace(coords=old.coords + 0.75)))
+    with pytest.raises(ValueError, match="line_search"):
+        SearchConfig(line_search=-1)

@@ -47,7 +47,10 @@ class SearchConfig:
     and with it the float radii, decays exponentially to `epsilon * epsilon_decay` over the budget; 1: constant),
     `shaping` ('none': costs -return / cost_scale; 'rank': centred average ranks of the generation's returns in
     [-0.5, 0.5], ties equal; 'zscore': returns standardized over the generation), so that epsilon, the softmax
-    temperature, is measured against the spread of the candidates' returns. OpenAI-ES: `es_population`,
+    temperature, is measured against the spread of the candidates' returns; `line_search` (0: off; k > 0: each
+    generation the search point after PolyStep's step cut to 1, 1/4, ..., 4^-(k-1) of its length and the point
+    before the step are scored on R fresh common episodes and the best is kept, ties to the longest step;
+    k + 1 candidate evaluations per generation, counted in the budget). OpenAI-ES: `es_population`,
     `es_sigma`, `es_lr`, `es_weight_decay`. CMA-ES: `cma_population`, `cma_sigma`.
     """
 
@@ -68,6 +71,7 @@ class SearchConfig:
     epsilon_decay: float = 1.0
     shaping: str = "none"
     select_episodes: int = 0
+    line_search: int = 0
     es_population: int = 50
     es_sigma: float = 0.02
     es_lr: float = 0.01
@@ -79,7 +83,7 @@ class SearchConfig:
         check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         for name in ("evaluations", "rollouts", "eval_every", "particle_size"):
             check_int(getattr(self, name), name, lo=1)
-        for name in ("init_samples", "select_episodes"):
+        for name in ("init_samples", "select_episodes", "line_search"):
             check_int(getattr(self, name), name, lo=0)
         check_int(self.es_population, "es_population", lo=2)
         check_int(self.cma_population, "cma_population", lo=2)
@@ -115,7 +119,7 @@ class SearchConfig:
 # Tuned settings of the forward-only search per environment (the fields not named keep SearchConfig's defaults).
 # Chosen on a selection stream of episodes, never on the test stream; docs/rl.md ("Tuning") lists what was tried.
 ENV_DEFAULTS = {
-    "cartpole": {"rollouts": 8, "init_samples": 64, "momentum": 0.5},
+    "cartpole": {"rollouts": 8, "init_samples": 64, "momentum": 0.5, "line_search": 4},
     "acrobot": {"rollouts": 16, "init_samples": 64, "step_radius": 0.3, "probe_radius": 2.0, "momentum": 0.8,
                 "select_episodes": 64},
 }
@@ -171,16 +175,48 @@ def shaped_costs(fitness: Array, shaping: str, cost_scale: float) -> Array:
     return -fitness / cost_scale
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
-def _generations(env, policy, opt, rollouts: int, cost_scale: float, shaping: str, state, keys: Array):
-    """Run one generation per key in `keys` (ask, CRN fitness, tell); returns state and env steps."""
+LINE_SEARCH_SHRINK = 4.0  # step lengths tried by the line search: 1, 1/4, 1/16, ... of PolyStep's step
+
+
+def step_lengths(levels: int) -> Array:
+    """Fractions of a step the line search scores: 1, 1/4, ..., 4^-(levels-1), then 0 (stay where it was)."""
+    return jnp.concatenate([LINE_SEARCH_SHRINK ** -jnp.arange(levels, dtype=jnp.float32), jnp.zeros((1,))])
+
+
+def line_search_step(env, policy, opt, old, new, levels: int, keys: Array):
+    """PolyStep's state `new` with its step from `old` cut to the length that scores best on the episodes `keys`.
+
+    The search point after `levels` step lengths (see `step_lengths`) and before the step are scored on the same
+    episodes (common random numbers); the best is kept, ties going to the longest step. The momentum buffer is
+    cut by the same fraction (it is the move actually made), so a step cut to 0 also clears the momentum.
+    Returns (state, env steps).
+    """
+    fractions = step_lengths(levels)
+    move = new.coords - old.coords
+
+    def at(fraction):
+        return opt.params(new._replace(coords=old.coords + fraction * move))
+
+    fitness, steps = population_fitness(env, policy, jax.vmap(at)(fractions), keys)
+    fraction = fractions[jnp.argmax(fitness)]  # ties: the first, i.e. the longest step
+    return new._replace(coords=old.coords + fraction * move, velocity=fraction * new.velocity), steps
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5, 6))
+def _generations(env, policy, opt, rollouts: int, cost_scale: float, shaping: str, line_search: int, state,
+                 keys: Array):
+    """Run one generation per key in `keys` (ask, CRN fitness, tell, optional line search); state, env steps."""
 
     def one(state, key):
         k_ask, k_env = jax.random.split(key)
-        population, state = opt.ask(k_ask, state)
+        population, new = opt.ask(k_ask, state)
         fitness, steps = population_fitness(env, policy, population, jax.random.split(k_env, rollouts))
-        state = opt.tell(state, population, shaped_costs(fitness, shaping, cost_scale))
-        return state, (steps, fitness.max())
+        new = opt.tell(new, population, shaped_costs(fitness, shaping, cost_scale))
+        if line_search:
+            check_keys = jax.random.split(jax.random.fold_in(key, 1), rollouts)
+            new, check_steps = line_search_step(env, policy, opt, state, new, line_search, check_keys)
+            steps = steps + check_steps
+        return new, (steps, fitness.max())
 
     state, (steps, best) = jax.lax.scan(one, state, keys)
     return state, steps.sum(), best
@@ -199,11 +235,11 @@ def initial_params(env, policy, key: Array, crn_key: Array, samples: int, rollou
     return jax.tree_util.tree_map(lambda x: x[best], candidates), samples, int(steps)
 
 
-def _budget(cfg: SearchConfig, start_evals: int, pop: int) -> tuple[int, int]:
+def _budget(cfg: SearchConfig, start_evals: int, per_gen: int) -> tuple[int, int]:
     """(generations, candidate evaluations per checkpoint) that fit the budget, selection episodes included."""
     per_check = -(-cfg.select_episodes // cfg.rollouts)
-    generations = (cfg.evaluations - start_evals) // pop
-    while generations > 0 and (start_evals + generations * pop
+    generations = (cfg.evaluations - start_evals) // per_gen
+    while generations > 0 and (start_evals + generations * per_gen
                                + per_check * (1 + -(-generations // cfg.eval_every))) > cfg.evaluations:
         generations -= 1
     return generations, per_check
@@ -222,11 +258,13 @@ def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None
     k_sel = jax.random.fold_in(k_start, 1)
     params0, start_evals, env_steps = initial_params(env, policy, k_init, k_start, cfg.init_samples, cfg.rollouts)
     pop = population_size(cfg.make_optimizer(), params0)
-    generations, per_check = _budget(cfg, start_evals, pop)
+    line_search = cfg.line_search if cfg.optimizer == "polystep" else 0
+    per_gen = pop + (line_search + 1 if line_search else 0)  # candidate evaluations per generation
+    generations, per_check = _budget(cfg, start_evals, per_gen)
     if generations < 1:
         raise ValueError(
             f"evaluations: budget {cfg.evaluations} is below init_samples + one generation "
-            f"({start_evals} + {pop} candidates)"
+            f"({start_evals} + {per_gen} candidates)"
         )
     opt = cfg.make_optimizer(generations)
     state = opt.init(k_opt, params0)
@@ -261,13 +299,13 @@ def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None
         t0 = time.perf_counter()
     while done < generations:
         n = min(cfg.eval_every, generations - done)
-        state, steps, _ = _generations(env, policy, opt, cfg.rollouts, cfg.cost_scale, cfg.shaping, state,
-                                        gen_keys[done:done + n])
+        state, steps, _ = _generations(env, policy, opt, cfg.rollouts, cfg.cost_scale, cfg.shaping, line_search,
+                                        state, gen_keys[done:done + n])
         done += n
         env_steps += int(steps)
         params = opt.params(state)
         val, sel = score(params)
-        curve_x.append(start_evals + done * pop + checks[0] * per_check)
+        curve_x.append(start_evals + done * per_gen + checks[0] * per_check)
         curve_y.append(val)
         curve_steps.append(env_steps + checks[1])
         if sel >= best[0]:
@@ -278,8 +316,8 @@ def search(env, policy, cfg: SearchConfig, key: Array, val_keys: Array, log=None
             "done": done, "env_steps": env_steps, "checks": checks, "best_score": best[0], "curve_x": curve_x,
             "curve_y": curve_y, "curve_steps": curve_steps, "wall_s": spent_s + time.perf_counter() - t0,
         }, final=done >= generations)
-    evaluations = start_evals + generations * pop + checks[0] * per_check
-    episodes = (start_evals + generations * pop) * cfg.rollouts + checks[0] * cfg.select_episodes
+    evaluations = start_evals + generations * per_gen + checks[0] * per_check
+    episodes = (start_evals + generations * per_gen) * cfg.rollouts + checks[0] * cfg.select_episodes
     return SearchResult(best[1], curve_x, curve_y, curve_steps, evaluations, episodes, env_steps + checks[1],
                         generations, pop, spent_s + time.perf_counter() - t0)
 
