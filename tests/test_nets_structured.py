@@ -169,3 +169,48 @@ def test_part_of_a_step_that_skews_the_leaves_is_refused_not_misscored():
     with pytest.raises(ValueError, match="chunk_size"):
         ev.block_losses(space, coords, first)
     assert ev.block_losses(space, coords, blocks).shape == blocks.index.shape  # a whole step is fine
+
+
+def _moe_trunk_groups():
+    """The small MoE's trunk leaf, its candidates in the order of a step, and the evaluator's prepared state."""
+    model, layout, space, coords, blocks, x, y = _setup("moe", polystep.ColumnSubspace(4))
+    ev = StructuredLoss(model, layout, x, y)
+    plan = ev.plans[ev.names.index("w0")]
+    sel = np.flatnonzero(np.asarray(layout.block_leaf)[np.asarray(blocks.index)] == plan.leaf)
+    local = jnp.asarray(np.asarray(blocks.index)[sel] - plan.first_block)
+    return model, ev, plan, ev.prepare(space, coords), local, blocks.delta[sel]
+
+
+def test_moe_trunk_unit_groups_equal_one_by_one(x64):
+    """Every trunk unit's shared-work logits (flip entries gathered per row, re-routed rows recomputed) equal
+    `resume_column` candidate by candidate, on units whose moves do flip entries and re-route rows."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups()
+    params, cache = prep["params"], prep["cache"]
+    shared = model.unit_group_shared("l0", params, cache)
+    unit = np.asarray(plan.tables["col"])[np.asarray(local), 0]
+    flips = rerouted = 0
+    for j in range(model.hidden):
+        cols = jax.vmap(lambda i, d: ev._column_pre(plan, prep, i, d)[1])(local[unit == j], delta[unit == j])
+        group = model._trunk_group(params, cache, shared, j, cols)
+        fast = model._trunk_logits(params, shared, j, group, model.hidden, cols.shape[1])  # no capacity limit
+        dense = jax.vmap(lambda col, j=j: model.resume_column("l0", params, cache, j, col))(cols)
+        np.testing.assert_allclose(np.asarray(fast), np.asarray(dense), rtol=1e-12, atol=1e-12)
+        flips, rerouted = flips + int(group["flips"]), rerouted + int(group["rerouted"])
+    assert flips > 0 and rerouted > 0  # both corrections are exercised
+
+
+@pytest.mark.parametrize("tiers", [pytest.param(((2, 2), (4, 3)), marks=pytest.mark.slow),  # mixed tiers
+                                   ((1, 1),)])  # every unit over capacity: the dense branch
+def test_moe_trunk_grouped_losses_equal_ungrouped_at_any_capacity(x64, monkeypatch, tiers):
+    """Grouped trunk losses equal the one-by-one path whichever capacity tier (or the dense branch) a unit takes,
+    and a candidate set that does not move every unit equally often is scored one by one, correctly."""
+    from problems.nets.models import HardMoE
+
+    monkeypatch.setattr(HardMoE, "UNIT_TIERS", tiers)
+    model, ev, plan, prep, local, delta = _moe_trunk_groups()
+    grouped = np.asarray(ev.leaf_losses(plan, prep, local, delta))
+    np.testing.assert_allclose(grouped, np.asarray(ev._chunked_losses(plan, prep, local, delta)), rtol=1e-12,
+                               atol=1e-12)
+    skewed = local.at[: local.shape[0] // 4].set(local[0])  # unit 0 over-represented, others missing
+    np.testing.assert_allclose(np.asarray(ev.leaf_losses(plan, prep, skewed, delta)),
+                               np.asarray(ev._chunked_losses(plan, prep, skewed, delta)), rtol=1e-12, atol=1e-12)

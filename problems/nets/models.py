@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -418,6 +418,21 @@ class ArgmaxAttention:
 
 
 # ---------------------------------------------------------------------------------- hard top-1 MoE
+def _live_flips(a: jax.Array, w: jax.Array, c_hi: jax.Array, c_lo: jax.Array) -> jax.Array:
+    """Mask of the entries of relu(a + c w) (rows, d) whose sign flips for some per-row c in [c_lo, c_hi] (rows,)."""
+    pos, grows = a > 0, w > 0
+    cross = -a / jnp.where(w == 0, 1.0, w)  # the c at which entry k crosses zero
+    up = (w != 0) & (pos != grows) & (cross < c_hi[:, None])  # flips for some c in (0, c_hi]
+    down = (w != 0) & (pos == grows) & (cross > c_lo[:, None])  # flips for some c in [c_lo, 0)
+    return (up | down).astype(a.dtype)
+
+
+def _flip_part(a: jax.Array, w: jax.Array, live: jax.Array, c: jax.Array) -> jax.Array:
+    """relu(a + c w) - relu(a) - c w [a > 0] on gathered entries (rows, slots): zero unless the sign flipped."""
+    cw = c[:, None] * w
+    return (jax.nn.relu(a + cw) - jax.nn.relu(a) - jnp.where(a > 0, cw, 0.0)) * live
+
+
 @dataclass(frozen=True)
 class HardMoE:
     """n_in-hidden, argmax gate over `experts` experts (hidden-hidden-hidden MLPs), -C.
@@ -536,6 +551,83 @@ class HardMoE:
         old = cache["inp/l2"][:, j]
         new = jnp.where(chosen, jax.nn.relu(col), old)
         return cache["logits"] + (new - old)[:, None] * params["w2"][j][None, :]
+
+    # Trunk moves scored per unit: the candidates of a step that move hidden unit j share the work that does not
+    # depend on the move. Unit j's change c (rows,) enters each row's expert as relu(a + c w) - relu(a) =
+    # c w [a > 0] + (the few entries whose sign flips); the first term reaches the expert's second layer as
+    # c * ([a > 0] w) @ wb, computed once per unit, the flips are gathered per row (up to `slots` per row), and
+    # rows whose expert changes (up to `rerouted` per candidate) are recomputed. A unit picks the smallest
+    # capacity tier that holds its group's flips and re-routes, else `resume_column` (a real branch): exact.
+    UNIT_TIERS: ClassVar[tuple[tuple[int, int], ...]] = ((8, 16), (32, 48))  # (slots, rerouted)
+
+    @property
+    def unit_group_sites(self) -> tuple[str, ...]:
+        """Sites whose one-unit moves `resume_unit_group` scores together: the trunk."""
+        return ("l0",)
+
+    def unit_group_shared(self, site: str, params: Params, cache: dict) -> dict:
+        """Move-independent arrays used by every unit group of the trunk in one evaluation (computed once)."""
+        expert = jnp.argmax(cache["route"], axis=-1)
+        rows = jnp.arange(expert.shape[0])
+        stack = lambda key: jnp.stack([params[key.format(e)] for e in range(self.experts)])
+        all_a = jnp.stack([cache[f"pre/e{e}a"] for e in range(self.experts)])  # (E, rows, H)
+        all_b = jnp.stack([cache[f"pre/e{e}b"] for e in range(self.experts)])
+        return {"expert": expert, "all_a": all_a, "pre_a": all_a[expert, rows], "pre_b": all_b[expert, rows],
+                "wa": stack("e{}_wa"), "wb": stack("e{}_wb"), "bb": stack("e{}_bb")}
+
+    def resume_unit_group(self, site: str, params: Params, cache: dict, shared: dict, j: jax.Array,
+                          cols: jax.Array) -> jax.Array:
+        """Hard logits (g, rows, C) of g candidates that all move trunk unit `j`, to pre-activations `cols`
+        (g, rows): `resume_column` of each, with the move-independent work done once for the group."""
+        group = self._trunk_group(params, cache, shared, j, cols)
+        fits = [(group["flips"] <= slots) & (group["rerouted"] <= rerouted) for slots, rerouted in self.UNIT_TIERS]
+        tier = jnp.argmax(jnp.array([*fits, True]))
+        branches = [lambda caps=caps: self._trunk_logits(params, shared, j, group, *caps) for caps in self.UNIT_TIERS]
+        dense = lambda: jax.vmap(lambda col: self.resume_column(site, params, cache, j, col))(cols)
+        return jax.lax.switch(tier, [*branches, dense])
+
+    def _trunk_group(self, params: Params, cache: dict, shared: dict, j: jax.Array, cols: jax.Array) -> dict:
+        """Everything the candidates moving trunk unit j share: their changes c (g, rows), new experts, the
+        move-independent linear term, live flip entries, and the group's flips per row / re-routed rows."""
+        expert, a = shared["expert"], shared["pre_a"]
+        c = jax.nn.relu(cols) - jax.nn.relu(cache["pre/l0"][:, j])  # (g, rows)
+        w = shared["wa"][expert, j]  # (rows, H): each row's expert's outgoing weights of unit j
+        live = _live_flips(a, w, jnp.max(c, 0), jnp.min(c, 0))
+        onehot = jax.nn.one_hot(expert, self.experts, dtype=a.dtype)[:, :, None]
+        blocks = (onehot * jnp.where(a > 0, w, 0.0)[:, None]).reshape(a.shape[0], -1)
+        new_expert = jnp.argmax(cache["pre/gate"][None] + c[:, :, None] * params["wg"][j], axis=-1)  # (g, rows)
+        return {"c": c, "w": w, "live": live, "new_expert": new_expert,
+                "linear": blocks @ shared["wb"].reshape(-1, a.shape[1]),  # (rows, H): pre_b per unit of c
+                "flips": jnp.max(jnp.sum(live, axis=-1)), "rerouted": jnp.max(jnp.sum(new_expert != expert, -1))}
+
+    def _trunk_logits(self, params: Params, shared: dict, j: jax.Array, group: dict, slots: int,
+                      rerouted: int) -> jax.Array:
+        """Logits (g, rows, C) of a trunk unit group from its shared work, gathering `slots` flip entries per row
+        and recomputing `rerouted` rows per candidate (exact when the group fits those capacities)."""
+        expert, a = shared["expert"], shared["pre_a"]
+        n_rows, width = a.shape
+        index = jax.lax.top_k(group["live"], min(slots, width))[1]  # every live entry of a row, if <= slots
+        live = jnp.take_along_axis(group["live"], index, -1)
+        a_s, w_s = jnp.take_along_axis(a, index, -1), jnp.take_along_axis(group["w"], index, -1)
+        wb_s = shared["wb"].reshape(-1, width)[expert[:, None] * width + index]  # (rows, slots, H)
+
+        def one(ci, new_i):
+            flips = _flip_part(a_s, w_s, live, ci)
+            y = jax.nn.relu(shared["pre_b"] + ci[:, None] * group["linear"] + jnp.einsum("rs,rsh->rh", flips, wb_s))
+            rows = jnp.nonzero(new_i != expert, size=rerouted, fill_value=n_rows)[0]
+            y = y.at[rows].set(self._rerouted_rows(shared, j, rows, ci, new_i), mode="drop")
+            return y @ params["w2"] + params["b2"]
+
+        return jax.vmap(one)(group["c"], group["new_expert"])
+
+    def _rerouted_rows(self, shared: dict, j: jax.Array, rows: jax.Array, c: jax.Array,
+                       new_expert: jax.Array) -> jax.Array:
+        """Expert outputs (K, H) of rows `rows` (indices past the end are padding) after trunk unit j changes by
+        c, through their new experts `new_expert` (computed for every expert, then selected)."""
+        r = jnp.minimum(rows, c.shape[0] - 1)
+        pre_a = shared["all_a"][:, r] + c[r][None, :, None] * shared["wa"][:, j][:, None, :]  # (E, K, H)
+        y = jax.nn.relu(jnp.einsum("ekh,ehg->ekg", jax.nn.relu(pre_a), shared["wb"]) + shared["bb"][:, None])
+        return jnp.einsum("ke,ekh->kh", jax.nn.one_hot(new_expert[r], self.experts, dtype=y.dtype), y)
 
     def _forward_from_h(self, params: Params, h: jax.Array) -> jax.Array:
         route = select(h @ params["wg"] + params["bg"], "hard")

@@ -191,8 +191,8 @@ class StructuredLoss:
         dq_cols = dq_cols * (1.0 - hit_rows)[:, None]
         return inp[:, t["iA"]] @ dq_rows + (inp @ dq_cols) @ onehot_j
 
-    def _column_logits(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
-        """Logits when block `local` of a column leaf moves by `delta`: one output unit of the site changes."""
+    def _column_pre(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array):
+        """(unit j, its new pre-activation (rows,)) when block `local` of a column leaf moves by `delta`."""
         t = {k: jnp.asarray(v)[local] for k, v in plan.tables.items()}
         params, cache, ex = prep["params"], prep["cache"], prep["extra"][plan.name]
         j, dv = t["col"][0], delta * t["valid"]
@@ -200,9 +200,14 @@ class StructuredLoss:
         if plan.quantized:
             scale = self.model.int8_scale
             moved = params[plan.name][:, j] + ex["P"][:, t["kk"]] @ dv
-            col = pre[:, j] + cache[f"inp/{plan.site}"] @ (quantize(moved, scale, "hard") - ex["Wq"][:, j])
-        else:
-            col = pre[:, j] + ex["U"][:, t["kk"]] @ dv
+            return j, pre[:, j] + cache[f"inp/{plan.site}"] @ (quantize(moved, scale, "hard") - ex["Wq"][:, j])
+        return j, pre[:, j] + ex["U"][:, t["kk"]] @ dv
+
+    def _column_logits(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Logits when block `local` of a column leaf moves by `delta`: one output unit of the site changes."""
+        params, cache = prep["params"], prep["cache"]
+        pre = cache[f"pre/{plan.site}"]
+        j, col = self._column_pre(plan, prep, local, delta)
         if hasattr(self.model, "resume_column"):
             return self.model.resume_column(plan.site, params, cache, j, col)
         return self.model.resume(plan.site, params, cache, pre.at[:, j].set(col))
@@ -224,7 +229,41 @@ class StructuredLoss:
         return max(1, self.chunk_floats // max(floats, 1))
 
     def leaf_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
-        """Losses of candidates that all move blocks of `plan`'s leaf (local block indices), chunked."""
+        """Losses of candidates that all move blocks of `plan`'s leaf (local block indices), chunked, or grouped
+        by output unit where the model scores a unit's moves together (`unit_group_sites`)."""
+        units = self.layout.leaves[plan.leaf].shape[-1]
+        if (plan.kind == "column" and plan.role == "weight" and not plan.quantized and local.shape[0] % units == 0
+                and plan.site in getattr(self.model, "unit_group_sites", ())):
+            return self._unit_group_losses(plan, prep, local, delta)
+        return self._chunked_losses(plan, prep, local, delta)
+
+    def _unit_group_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Losses of a column leaf's candidates, one output unit at a time: `model.resume_unit_group` scores the
+        candidates that move the same unit together. Needs every unit moved equally often (a whole step);
+        otherwise (a real branch) the candidates are scored one by one."""
+        units, n = self.layout.leaves[plan.leaf].shape[-1], local.shape[0]
+        unit = jnp.asarray(plan.tables["col"])[local, 0]
+        order = jnp.argsort(unit, stable=True)
+        even = jnp.all(unit[order].reshape(units, -1) == jnp.arange(units)[:, None])
+        params, cache = prep["params"], prep["cache"]
+        shared = self.model.unit_group_shared(plan.site, params, cache)
+
+        def one_unit(item):
+            j, loc, d = item
+            cols = jax.vmap(lambda i, dv: self._column_pre(plan, prep, i, dv)[1])(loc, d)
+            logits = self.model.resume_unit_group(plan.site, params, cache, shared, j, cols)
+            return jax.vmap(lambda lg: cross_entropy(lg, self.y))(logits)
+
+        def grouped(_):
+            p = delta.shape[-1]
+            items = (jnp.arange(units), local[order].reshape(units, -1), delta[order].reshape(units, -1, p))
+            losses = jax.lax.map(one_unit, items).reshape(-1)
+            return jnp.zeros((n,), losses.dtype).at[order].set(losses)
+
+        return jax.lax.cond(even, grouped, lambda _: self._chunked_losses(plan, prep, local, delta), None)
+
+    def _chunked_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Losses of candidates that all move blocks of `plan`'s leaf, one by one in vmapped chunks."""
         fn = jax.vmap(lambda i, d: self._loss_one(plan, prep, i, d))
         n = local.shape[0]
         chunk = min(self._chunk(plan, prep), n)
