@@ -12,7 +12,9 @@ are recomputed (`model.resume`):
 - dense leaf (per-layer Gaussian projection): the moved leaf's change `Q_block delta` and one matmul;
 - column leaf (W = base + P Z, a block inside one output unit's coordinates): `inp @ P` is cached, the move
   changes one column of the pre-activation (O(rows * p)), and `model.resume_column` carries that single
-  changed unit into the next layer as a rank-one update (int8: the unit's column is re-quantized).
+  changed unit into the next layer as a rank-one update (int8: the unit's column is re-quantized); for the
+  sites a model lists in `unit_group_sites` (the MoE trunk) the candidates that move the same unit are scored
+  together by `model.resume_unit_group`, which shares the work that does not depend on the move.
 The spiking model's time-invariant input current is part of the cached pre-activation of its first site.
 """
 
