@@ -130,6 +130,11 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     curves, dataset = nondiff_nets._curves(records, "snn")
     assert dataset == "MNIST" and len(curves["polystep"]["val"]) == 3
     assert "PolyStep against the goals" in nondiff_nets.table(records)
+    tuned = _fake_record("snn", "polystep", 0, "mnist", 30, 0.99, val)
+    tuned["config"]["radius_final"] = 0.1  # a tuning run: its own row, and no part of the goal line
+    text = nondiff_nets.table(records + [tuned])
+    assert "n=54000, radius_final=0.1) |" in text and "99 (1 seed)" in text
+    assert nondiff_nets.goal_lines(records + [tuned]) == nondiff_nets.goal_lines(records)
     nondiff_nets.plot(records, tmp_path)
 
 
