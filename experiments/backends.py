@@ -46,7 +46,10 @@ def _token_auth_like_ray_start() -> None:
         )
     except ImportError:  # a Ray without token authentication
         return
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    try:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    except TypeError:  # another Ray version's signature of this private helper
+        maybe_enable_token_auth_if_token_available()
 
 
 def start_ray(address: str | None, workers: int | None) -> bool:
