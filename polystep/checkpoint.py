@@ -107,11 +107,13 @@ def save_checkpoint(directory: Path, state: Any, meta: dict) -> None:
         manager.close()
 
 
-def load_checkpoint(directory: Path, template: Any) -> tuple[Any, dict] | None:
+def load_checkpoint(directory: Path, template: Any, fingerprint: str | None = None,
+                    owner: str = "run") -> tuple[Any, dict] | None:
     """The latest (state, meta) in `directory`, shaped like `template`; None when there is none.
 
     Raises CheckpointError (a ValueError) naming the directory when the checkpoint is damaged or was written by
-    a run whose state has another structure, shape or dtype.
+    a run whose state has another structure, shape or dtype, or, with `fingerprint`, when its meta's
+    "fingerprint" differs (another `owner`: run, search, ...).
     """
     directory = Path(directory)
     if not directory.is_dir() or not any(p for p in directory.iterdir() if p.name.isdigit()):
@@ -140,6 +142,10 @@ def load_checkpoint(directory: Path, template: Any) -> tuple[Any, dict] | None:
         raise _corrupt(directory / str(step), mismatch)
     if not isinstance(meta, dict):
         raise _corrupt(directory / str(step), "its metadata is not a JSON object")
+    if fingerprint is not None and meta.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{directory}: the checkpoint belongs to another {owner} ({meta.get('fingerprint')!r}; this {owner} is "
+            f"{fingerprint!r}); delete this directory to start the {owner} over")
     return _from_storable(state, template), meta
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from polystep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from polystep.checkpoint import load_checkpoint, save_checkpoint
 from problems.maxsat.formula import Formula
 
 # Default interval between saves. Measured on 2 busy cores (random 3-SAT, alpha 4.27): a save takes 0.1-0.3 s at
@@ -58,15 +58,10 @@ class SearchCheckpoint:
 
     def restore(self, template: Any) -> tuple[Any, dict] | None:
         """(state, meta) of the saved chunk boundary, or None when there is no checkpoint."""
-        found = load_checkpoint(self.directory, template)
+        found = load_checkpoint(self.directory, template, self.fingerprint, owner="search")
         if found is None:
             return None
         state, meta = found
-        if meta.get("fingerprint") != self.fingerprint:
-            raise CheckpointError(
-                f"{self.directory}: the checkpoint belongs to another search ({meta.get('fingerprint')!r}; this "
-                f"search is {self.fingerprint!r}); delete this directory to start the search over"
-            )
         self.resumed_meta = meta
         return state, meta
 

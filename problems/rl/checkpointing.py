@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from polystep.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from polystep.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_SECONDS = 10.0  # default interval between saves (a save takes about 40 ms on 2 CPU cores)
 
@@ -38,16 +38,7 @@ class LoopCheckpoint:
         """(state, meta) of the saved round, or None when there is no checkpoint (or no directory)."""
         if self.directory is None:
             return None
-        found = load_checkpoint(self.directory, template)
-        if found is None:
-            return None
-        stored, meta = found
-        if meta.get("fingerprint") != self.fingerprint:
-            raise CheckpointError(
-                f"{self.directory}: the checkpoint belongs to another run ({meta.get('fingerprint')!r}, this run is "
-                f"{self.fingerprint!r}); delete this directory to start the run over"
-            )
-        return stored, meta
+        return load_checkpoint(self.directory, template, self.fingerprint)
 
     def maybe_save(self, state: Any, meta: dict, final: bool = False) -> bool:
         """Save when the interval has passed (never after the last round: the record follows at once)."""
