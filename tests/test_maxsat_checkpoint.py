@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from checkpoint_crash import Crash, crash_after
 
 import problems.maxsat.local_search as local_search
 import problems.maxsat.resume as resume
@@ -32,23 +33,6 @@ CASES = {
     "openai_es": (WEIGHTED, ESConfig(steps_per_call=5), 3_000),
     "cmaes": (RANDOM, ESConfig(steps_per_call=5), 1_000),
 }
-
-
-class Crash(Exception):
-    """Stands for a process dying right after a checkpoint was written."""
-
-
-def crash_after(monkeypatch, saves: int) -> None:
-    """Make the `saves`-th checkpoint save be followed by a crash."""
-    real, count = resume.save_checkpoint, [0]
-
-    def save_then_crash(directory, state, meta):
-        real(directory, state, meta)
-        count[0] += 1
-        if count[0] == saves:
-            raise Crash
-
-    monkeypatch.setattr(resume, "save_checkpoint", save_then_crash)
 
 
 def record_resumes(monkeypatch) -> list[dict]:
@@ -79,7 +63,7 @@ def test_a_search_that_crashed_after_a_checkpoint_resumes_to_the_same_result(sol
     formula, config, budget = CASES[solver]
     run = dict(time_limit=None, seed=1, config=config, max_evaluations=budget)
     whole = solve(formula, solver, **run)
-    crash_after(monkeypatch, saves=2)
+    crash_after(monkeypatch, resume, saves=2)
     with pytest.raises(Crash):
         solve(formula, solver, **run, checkpoint_dir=tmp_path, checkpoint_seconds=0)
     monkeypatch.undo()
@@ -102,7 +86,7 @@ def test_checkpoints_do_not_change_an_uninterrupted_search(tmp_path):
 def test_a_time_limited_search_resumes_with_the_seconds_it_has_left(tmp_path, monkeypatch):
     formula, config, _ = CASES["wpms"]
     run = dict(time_limit=0.3, seed=1, config=config, checkpoint_dir=tmp_path, checkpoint_seconds=0.1)
-    crash_after(monkeypatch, saves=1)
+    crash_after(monkeypatch, resume, saves=1)
     with pytest.raises(Crash):
         solve(formula, "wpms", **run)
     monkeypatch.undo()
@@ -117,7 +101,7 @@ def test_a_time_limited_search_resumes_with_the_seconds_it_has_left(tmp_path, mo
 def test_a_damaged_checkpoint_names_its_directory_and_the_way_out(tmp_path, monkeypatch):
     formula, config, budget = CASES["wpms"]
     run = dict(time_limit=None, seed=1, config=config, max_evaluations=budget, checkpoint_seconds=0)
-    crash_after(monkeypatch, saves=1)
+    crash_after(monkeypatch, resume, saves=1)
     with pytest.raises(Crash):
         solve(formula, "wpms", **run, checkpoint_dir=tmp_path / "ckpt")
     monkeypatch.undo()
@@ -131,7 +115,7 @@ def test_a_damaged_checkpoint_names_its_directory_and_the_way_out(tmp_path, monk
 
 def test_a_checkpoint_of_another_search_is_refused(tmp_path, monkeypatch):
     formula, config, budget = CASES["probsat"]
-    crash_after(monkeypatch, saves=1)
+    crash_after(monkeypatch, resume, saves=1)
     with pytest.raises(Crash):
         solve(formula, "probsat", time_limit=None, seed=1, config=config, max_evaluations=budget,
               checkpoint_dir=tmp_path, checkpoint_seconds=0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from checkpoint_crash import Crash, crash_after
 
 import problems.rl.checkpointing as ckpt
 from experiments import rl_policy_search as exp
@@ -22,23 +23,6 @@ from problems.rl import PPOConfig, ReinforceConfig, SearchConfig, make, policy_f
 ROOT = Path(__file__).resolve().parents[1]
 ENV = make("cartpole", max_steps=100)
 VAL = jax.random.split(jax.random.key(9), 4)
-
-
-class Crash(Exception):
-    """Stands for a process dying right after a checkpoint was written."""
-
-
-def crash_after(monkeypatch, saves: int) -> None:
-    """Make the `saves`-th checkpoint save be followed by a crash."""
-    real, count = ckpt.save_checkpoint, [0]
-
-    def save_then_crash(directory, state, meta):
-        real(directory, state, meta)
-        count[0] += 1
-        if count[0] == saves:
-            raise Crash
-
-    monkeypatch.setattr(ckpt, "save_checkpoint", save_then_crash)
 
 
 def same_result(a, b) -> bool:
@@ -70,7 +54,7 @@ LOOPS = {
 def test_a_loop_that_crashed_after_a_checkpoint_resumes_to_the_same_result(name, tmp_path, monkeypatch):
     loop = LOOPS[name]
     whole = loop(jax.random.key(0))
-    crash_after(monkeypatch, saves=1)
+    crash_after(monkeypatch, ckpt, saves=1)
     with pytest.raises(Crash):
         loop(jax.random.key(0), checkpoint_dir=tmp_path, checkpoint_seconds=0)
     monkeypatch.undo()
@@ -88,7 +72,7 @@ def test_a_loop_that_crashed_after_a_checkpoint_resumes_to_the_same_result(name,
 
 
 def test_a_checkpoint_of_another_run_is_refused_with_the_way_out(tmp_path, monkeypatch):
-    crash_after(monkeypatch, saves=1)
+    crash_after(monkeypatch, ckpt, saves=1)
     with pytest.raises(Crash):
         LOOPS["cmaes"](jax.random.key(0), checkpoint_dir=tmp_path, checkpoint_seconds=0)
     monkeypatch.undo()
