@@ -70,9 +70,16 @@ class MaxSATPartialConfig:
             check_choice(self.solver, "solver", SOLVER_CHOICES)
 
 
+# A point's `instances` (the sweep's count) is set to this constant: the point's own index is `instance`, and a
+# constant keeps its record key unchanged when the sweep grows (run, table and plot never read the count).
+POINT_INSTANCES = 1
+
+
 def points(config: MaxSATPartialConfig) -> list[MaxSATPartialConfig]:
-    """One config per (family, instance, solver)."""
-    return [dataclasses.replace(config, family=f, instance=i, solver=s)
+    """One config per (family, instance, solver); each list field narrows to the point's own value, so a point's
+    record key does not change when the sweep's lists or instance count grow."""
+    return [dataclasses.replace(config, family=f, instance=i, solver=s, families=(f,), solvers=(s,),
+                                instances=POINT_INSTANCES)
             for f in config.families for i in range(config.instances) for s in config.solvers]
 
 

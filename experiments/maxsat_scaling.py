@@ -65,13 +65,14 @@ class MaxSATScalingConfig:
 
 
 def points(config: MaxSATScalingConfig) -> list[MaxSATScalingConfig]:
-    """One config per (n, solver); ES baselines above `es_max_vars` are left out."""
+    """One config per (n, solver); ES baselines above `es_max_vars` are left out. Each list field narrows to the
+    point's own value, so a point's record key does not change when the sweep's lists grow."""
     out = []
     for n in config.n_values:
         for solver in config.solvers:
             if solver in ES_SOLVERS and n > config.es_max_vars:
                 continue
-            out.append(dataclasses.replace(config, n=int(n), solver=solver))
+            out.append(dataclasses.replace(config, n=int(n), solver=solver, n_values=(int(n),), solvers=(solver,)))
     return out
 
 

@@ -125,9 +125,10 @@ def _values(value, field: str, count: int | None = None) -> None:
 
 
 def points(config: MaxSatServiceConfig) -> list[MaxSatServiceConfig]:
-    """One point per (rate, policy)."""
+    """One point per (rate, policy); each list field narrows to the point's own value, so a point's record key
+    does not change when the sweep's lists grow."""
     return [
-        dataclasses.replace(config, rate=float(rate), policy=policy)
+        dataclasses.replace(config, rate=float(rate), policy=policy, rates=(float(rate),), policies=(policy,))
         for rate in config.rates
         for policy in config.policies
     ]

@@ -136,8 +136,10 @@ def run(config: QuickstartConfig, seed: int) -> dict:
 
 
 def points(config: QuickstartConfig) -> list[QuickstartConfig]:
+    """One config per (objective, dim, optimizer); each list field narrows to the point's own value, so a point's
+    record key does not change when the sweep's lists grow."""
     return [
-        replace(config, objective=o, dim=d, optimizer=name)
+        replace(config, objective=o, dim=d, optimizer=name, objectives=(o,), dims=(d,), optimizers=(name,))
         for o, d, name in itertools.product(config.objectives, config.dims, config.optimizers)
     ]
 

@@ -123,9 +123,12 @@ def _learner_spec(spec) -> None:
 
 
 def points(config: WirelessConfig) -> list[WirelessConfig]:
-    """One point per (n, rho) cell of the grid."""
+    """One point per (n, rho) cell of the grid; `sizes` and `densities` narrow to the cell's own values, so a
+    point's record key does not change when the grid grows."""
     return [
-        dataclasses.replace(config, n=int(n), rho=float(r)) for n in config.sizes for r in config.densities
+        dataclasses.replace(config, n=int(n), rho=float(r), sizes=(int(n),), densities=(float(r),))
+        for n in config.sizes
+        for r in config.densities
     ]
 
 
