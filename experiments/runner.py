@@ -50,9 +50,8 @@ def plan_sweep(experiment: Experiment, quick: bool = False, seeds: Sequence[int]
     seeds = tuple(seeds) if seeds else (experiment.quick_seeds if quick else experiment.seeds)
     configs = experiment.expand(base)
     points = []
-    for cfg in configs:
+    for cfg, label in zip(configs, _labels(base, configs)):
         cdict = config_dict(cfg)
-        label = _label(base, cfg)
         for seed in seeds:
             points.append(Point(len(points) + 1, cfg, cdict, seed, label))
     return points
@@ -200,11 +199,25 @@ def run_experiment(
     return store.records
 
 
-def _label(base, cfg) -> str:
-    """The fields in which a sweep point differs from the base config."""
-    a, b = config_dict(base), config_dict(cfg)
-    diff = [f"{k}={b[k]}" for k in b if a.get(k) != b[k]]
-    return " ".join(diff) or "config"
+def _labels(base, configs: Sequence) -> list[str]:
+    """Each point's label: the fields that vary across the sweep (against the base config for a one-point sweep),
+    one-element lists shown bare and left out where a single-value field already shows the same value."""
+    dicts = [config_dict(c) for c in configs]
+    reference = dicts if len(dicts) > 1 else [config_dict(base), *dicts]
+    varying = [k for k in dicts[0] if any(d.get(k) != reference[0].get(k) for d in reference[1:])] if dicts else []
+    labels = []
+    for d in dicts:
+        scalars = [d[k] for k in varying if not isinstance(d[k], list)]
+        parts = []
+        for k in varying:
+            value = d[k]
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+                if value in scalars:
+                    continue
+            parts.append(f"{k}={value}")
+        labels.append(" ".join(parts) or "config")
+    return labels
 
 
 def _summary(metrics: dict, limit: int = 4) -> str:

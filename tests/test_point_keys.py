@@ -56,3 +56,13 @@ def test_extending_the_quickstart_sweep_skips_the_finished_point(tmp_path):
     lines = (tmp_path / "quickstart" / RECORDS_FILE).read_text().splitlines()
     assert len(lines) == 2
     assert "| ackley | 2 | polystep | 1 |" in experiment.table(second)  # one seed, not a duplicate counted twice
+
+
+def test_point_labels_show_each_points_own_values_once():
+    labels = [p.label for p in plan_sweep(registry.get("quickstart"), quick=True, seeds=[0])]
+    assert len(set(labels)) == len(labels)
+    assert all("[" not in label and "objectives=" not in label for label in labels)
+    assert labels[0].startswith("objective=")
+    one = plan_sweep(registry.get("quickstart"), quick=True, seeds=[0],
+                     overrides={"objectives": ("rastrigin",), "dims": (2,), "optimizers": ("polystep",)})
+    assert one[0].label == "objective=rastrigin dim=2"  # optimizer polystep is the default
