@@ -113,8 +113,10 @@ def test_pfc_pauses_instead_of_dropping():
     pfc = simulate(SimConfig(fabric=FabricConfig(**small, pfc=True, pfc_xoff_bytes=32 * 1024,
                                                  pfc_xon_bytes=16 * 1024),
                              workload=incast, path=PathConfig(policy="ecmp")))
-    assert lossy.drops > 0
+    assert lossy.drops > 0 and lossy.timeouts > 0  # the ideal receiver recovers losses by timeout only
+    assert 200e-6 <= lossy.max_timeout_rto_s <= 10e-3  # between SimConfig's min_rto_s and max_rto_s
     assert pfc.completed and pfc.drops == 0 and pfc.retransmitted_bytes == 0
+    assert pfc.timeouts == 0 and pfc.max_timeout_rto_s == 0.0
     assert pfc.pfc_pauses > 0 and pfc.pfc_paused_s > 0 and pfc.pfc_hol_packets > 0
     assert pfc.pfc_propagated_pauses > 0 and len(pfc.pfc_pauses_by_tier) >= 2  # spread back towards the hosts
     assert sum(pfc.pfc_pauses_by_tier.values()) == pfc.pfc_pauses

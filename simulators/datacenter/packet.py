@@ -74,6 +74,7 @@ class PacketSim:
         self.flows: list[_Flow] = []
         self.retransmissions = 0
         self.timeouts = 0
+        self.max_timeout_rto = 0.0
         self.out_of_order = 0
         self.duplicates = 0
         self.unique_bytes = 0
@@ -328,6 +329,7 @@ class PacketSim:
                     del f.inflight[seq]
                     f.retx.append(seq)
             self.timeouts += 1
+            self.max_timeout_rto = max(self.max_timeout_rto, f.rto)
             f.ssthresh = max(f.cwnd / 2.0, 2.0)
             f.cwnd = 1.0
             f.win_acks = f.win_marked = 0
@@ -690,7 +692,8 @@ class PacketSim:
             packet_hops=sum(p.packets_tx for p in self.ports), sim_time_s=float(self.env.now),
             conservation=conservation, spray_fluid_cct_s=spray, transport=cfg.transport,
             retransmitted_bytes=self.retx_bytes, gbn_discards=self.gbn_discards, gbn_rewinds=self.gbn_rewinds,
-            reorder_window_drops=self.reorder_drops, naks=self.naks, **self._pfc_stats(),
+            reorder_window_drops=self.reorder_drops, naks=self.naks, timeouts=self.timeouts,
+            max_timeout_rto_s=self.max_timeout_rto, **self._pfc_stats(),
         )
 
     def _pfc_stats(self) -> dict:

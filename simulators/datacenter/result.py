@@ -18,7 +18,9 @@ class Result:
     ideal spraying on the same plan (a reference, not a bound: max-min sharing is not always fastest).
     Transport counters (packet level): retransmitted_bytes (data bytes sent again, any transport),
     gbn_discards (out-of-order arrivals a go-back-N receiver threw away), gbn_rewinds (times a go-back-N
-    sender went back to the gap), reorder_window_drops (selective-repeat arrivals beyond the window), naks.
+    sender went back to the gap), reorder_window_drops (selective-repeat arrivals beyond the window), naks,
+    timeouts (retransmission timers that fired) and max_timeout_rto_s (the longest timeout that fired: RTOs
+    double on every timeout in a row, up to `SimConfig.max_rto_s`).
     PFC: pause frames sent, those sent while the pausing switch was itself paused (propagation), total
     port-seconds paused, packets held behind a pause (head-of-line blocking), pauses per link tier.
     """
@@ -54,6 +56,8 @@ class Result:
     gbn_rewinds: int = 0
     reorder_window_drops: int = 0
     naks: int = 0
+    timeouts: int = 0
+    max_timeout_rto_s: float = 0.0
     pfc_pauses: int = 0
     pfc_propagated_pauses: int = 0
     pfc_paused_s: float = 0.0
