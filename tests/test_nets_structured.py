@@ -171,36 +171,47 @@ def test_part_of_a_step_that_skews_the_leaves_is_refused_not_misscored():
     assert ev.block_losses(space, coords, blocks).shape == blocks.index.shape  # a whole step is fine
 
 
-def _moe_trunk_groups():
-    """The small MoE's trunk leaf, its candidates in the order of a step, and the evaluator's prepared state."""
+def _moe_trunk_groups(leaf="w0"):
+    """The small MoE's trunk leaf (or another column leaf), its candidates in the order of a step, and the
+    evaluator's prepared state."""
     model, layout, space, coords, blocks, x, y = _setup("moe", polystep.ColumnSubspace(4))
     ev = StructuredLoss(model, layout, x, y)
-    plan = ev.plans[ev.names.index("w0")]
+    plan = ev.plans[ev.names.index(leaf)]
     sel = np.flatnonzero(np.asarray(layout.block_leaf)[np.asarray(blocks.index)] == plan.leaf)
     local = jnp.asarray(np.asarray(blocks.index)[sel] - plan.first_block)
     return model, ev, plan, ev.prepare(space, coords), local, blocks.delta[sel]
 
 
+# capacity tiers (flip slots per row, re-routed rows per candidate) that split the small model's trunk units
+# three ways: some fit the first, some only the second, some neither (the dense branch)
+TRUNK_TEST_TIERS = ((1, 1), (2, 1))
+
+
 def test_moe_trunk_unit_groups_equal_one_by_one(x64):
-    """Every trunk unit's shared-work logits (flip entries gathered per row, re-routed rows recomputed) equal
-    `resume_column` candidate by candidate, on units whose moves do flip entries and re-route rows."""
+    """Every trunk unit's shared-work logits (live flip entries gathered per row, re-routed rows recomputed)
+    equal `resume_column` candidate by candidate, on units whose moves do flip entries and re-route rows; the
+    units spread over every tier of TRUNK_TEST_TIERS and past them."""
     model, ev, plan, prep, local, delta = _moe_trunk_groups()
     params, cache = prep["params"], prep["cache"]
     shared = model.unit_group_shared("l0", params, cache)
     unit = np.asarray(plan.tables["col"])[np.asarray(local), 0]
-    flips = rerouted = 0
+    sizes = []
     for j in range(model.hidden):
         cols = jax.vmap(lambda i, d: ev._column_pre(plan, prep, i, d)[1])(local[unit == j], delta[unit == j])
         group = model._trunk_group(params, cache, shared, j, cols)
         fast = model._trunk_logits(params, shared, j, group, model.hidden, cols.shape[1])  # no capacity limit
         dense = jax.vmap(lambda col, j=j: model.resume_column("l0", params, cache, j, col))(cols)
         np.testing.assert_allclose(np.asarray(fast), np.asarray(dense), rtol=1e-12, atol=1e-12)
-        flips, rerouted = flips + int(group["flips"]), rerouted + int(group["rerouted"])
-    assert flips > 0 and rerouted > 0  # both corrections are exercised
+        sizes.append((int(group["flips"]), int(group["rerouted"])))
+    assert any(f > 0 for f, _ in sizes) and any(r > 0 for _, r in sizes)  # both corrections are exercised
+    tier = [next((t for t, (e, k) in enumerate(TRUNK_TEST_TIERS) if f <= e and r <= k), len(TRUNK_TEST_TIERS))
+            for f, r in sizes]
+    assert set(tier) == set(range(len(TRUNK_TEST_TIERS) + 1))  # units in each tier and in the dense branch
+    assert any(t < len(TRUNK_TEST_TIERS) and f > 0 and r > 0 for t, (f, r) in zip(tier, sizes))  # a tier uses both
 
 
-@pytest.mark.parametrize("tiers", [pytest.param(((2, 2), (4, 3)), marks=pytest.mark.slow),  # mixed tiers
-                                   ((1, 1),)])  # every unit over capacity: the dense branch
+@pytest.mark.parametrize("tiers", [TRUNK_TEST_TIERS,  # units in both tiers and the dense branch
+                                   pytest.param(((1, 1),), marks=pytest.mark.slow)])
 def test_moe_trunk_grouped_losses_equal_ungrouped_at_any_capacity(x64, monkeypatch, tiers):
     """Grouped trunk losses equal the one-by-one path whichever capacity tier (or the dense branch) a unit takes,
     and a candidate set that does not move every unit equally often is scored one by one, correctly."""
@@ -214,3 +225,64 @@ def test_moe_trunk_grouped_losses_equal_ungrouped_at_any_capacity(x64, monkeypat
     skewed = local.at[: local.shape[0] // 4].set(local[0])  # unit 0 over-represented, others missing
     np.testing.assert_allclose(np.asarray(ev.leaf_losses(plan, prep, skewed, delta)),
                                np.asarray(ev._chunked_losses(plan, prep, skewed, delta)), rtol=1e-12, atol=1e-12)
+
+
+def _expert_unit_flips(model, ev, plan, prep, local, delta):
+    """Per unit of an expert's first-layer leaf: (cols of its candidates, the group's live flips per row)."""
+    shared = model.unit_group_shared(plan.site, prep["params"], prep["cache"])
+    unit = np.asarray(plan.tables["col"])[np.asarray(local), 0]
+    out = []
+    for j in range(model.hidden):
+        cols = jax.vmap(lambda i, d: ev._column_pre(plan, prep, i, d)[1])(local[unit == j], delta[unit == j])
+        group = model._expert_group(prep["params"], prep["cache"], shared, plan.site, j, cols)
+        out.append((cols, group))
+    return out
+
+
+def test_moe_expert_unit_groups_equal_one_by_one(x64):
+    """Every first-layer unit of an expert: the shared-work logits (the linear term once per unit, flip entries
+    gathered per row) equal `resume_column` candidate by candidate, on units whose moves do flip entries; rows
+    routed elsewhere keep their logits."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups("e0_wa")
+    params, cache = prep["params"], prep["cache"]
+    groups = _expert_unit_flips(model, ev, plan, prep, local, delta)
+    for j, (cols, group) in enumerate(groups):
+        fast = model._expert_logits(params, cache, group, model.hidden)  # no capacity limit
+        dense = jax.vmap(lambda col, j=j: model.resume_column(plan.site, params, cache, j, col))(cols)
+        np.testing.assert_allclose(np.asarray(fast), np.asarray(dense), rtol=1e-12, atol=1e-12)
+    assert sum(int(g["flips"]) for _, g in groups) > 0  # the flip correction is exercised
+    chosen = np.asarray(cache["route"][:, 0]) > 0
+    assert 0 < chosen.sum() < len(chosen)  # some rows go to other experts (their logits must not move)
+
+
+@pytest.mark.parametrize("batch,tiers", [(1, (0, 1)),  # per unit: units under, between and over both tiers
+                                         pytest.param(8, None, marks=pytest.mark.slow)])  # default tiers, 8 at once
+def test_moe_expert_grouped_losses_equal_ungrouped_at_any_capacity(x64, monkeypatch, batch, tiers):
+    """Grouped expert first-layer losses equal the one-by-one path whichever flip tier (or the dense branch) a
+    group of units takes; units of the small model have 0, 1 and 2 live flips per row, so with one unit at a
+    time and tiers (0, 1) every branch is taken."""
+    from problems.nets.models import HardMoE
+
+    monkeypatch.setattr(HardMoE, "unit_group_batch", lambda self, site: 1 if site == "l0" else batch)
+    if tiers is not None:
+        monkeypatch.setattr(HardMoE, "EXPERT_TIERS", tiers)
+    model, ev, plan, prep, local, delta = _moe_trunk_groups("e0_wa")
+    flips = {int(g["flips"]) for _, g in _expert_unit_flips(model, ev, plan, prep, local, delta)}
+    assert {0, 1, 2} <= flips
+    grouped = np.asarray(ev.leaf_losses(plan, prep, local, delta))
+    np.testing.assert_allclose(grouped, np.asarray(ev._chunked_losses(plan, prep, local, delta)), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_moe_expert_bias_blocks_equal_the_plain_resume(x64):
+    """A bias block of an expert's first layer moves several of its units at once: the rank-m update of the
+    expert's second layer (rows routed elsewhere untouched) equals the plain resume of the whole site."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups("e0_ba")
+    assert ev._bias_block(plan) and not ev._bias_block(ev.plans[ev.names.index("b0")])
+    params, cache = prep["params"], prep["cache"]
+    pre = cache[f"pre/{plan.site}"]
+    fast = jax.vmap(lambda i, d: ev._bias_block_logits(plan, prep, i, d))(local, delta)
+    plain = jax.vmap(lambda i, d: model.resume(plan.site, params, cache, pre + ev._delta(plan, prep, i, d)))
+    plain = plain(local, delta)
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(plain), rtol=1e-12, atol=1e-12)
+    assert float(np.ptp(np.asarray(fast)[:, np.asarray(cache["route"][:, 0]) > 0])) > 1e-3  # the moves matter

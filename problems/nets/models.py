@@ -555,36 +555,89 @@ class HardMoE:
     # Trunk moves scored per unit: the candidates of a step that move hidden unit j share the work that does not
     # depend on the move. Unit j's change c (rows,) enters each row's expert as relu(a + c w) - relu(a) =
     # c w [a > 0] + (the few entries whose sign flips); the first term reaches the expert's second layer as
-    # c * ([a > 0] w) @ wb, computed once per unit, the flips are gathered per row (up to `slots` per row), and
-    # rows whose expert changes (up to `rerouted` per candidate) are recomputed. A unit picks the smallest
-    # capacity tier that holds its group's flips and re-routes, else `resume_column` (a real branch): exact.
-    UNIT_TIERS: ClassVar[tuple[tuple[int, int], ...]] = ((8, 16), (32, 48))  # (slots, rerouted)
+    # c * ([a > 0] w) @ wb (precomputed for every unit at once, each row through its own expert), the flips are
+    # gathered per row (up to `slots` per row), and rows whose expert changes (up to `rerouted` per candidate)
+    # are recomputed. A unit picks the smallest capacity tier that holds its group's flips and re-routes, else
+    # `resume_column` (a real branch): exact.
+    UNIT_TIERS: ClassVar[tuple[tuple[int, int], ...]] = ((8, 4), (16, 16), (32, 48))  # (slots, rerouted)
+
+    # An expert's first-layer unit j, changed by c on the rows routed to that expert, moves the expert's output by
+    # relu(b + c wb[j]) - relu(b) = c [b > 0] wb[j] + (the few entries whose sign flips): the logits change by
+    # c * ([b > 0] wb[j]) @ w2, computed once per unit, plus the gathered flips (up to `slots` per row) @ w2.
+    EXPERT_TIERS: ClassVar[tuple[int, ...]] = (8, 32)  # slots
 
     @property
     def unit_group_sites(self) -> tuple[str, ...]:
-        """Sites whose one-unit moves `resume_unit_group` scores together: the trunk."""
-        return ("l0",)
+        """Sites whose one-unit moves `resume_unit_group` scores together: the trunk and the experts' first
+        layers."""
+        return ("l0", *(f"e{e}a" for e in range(self.experts)))
 
     def unit_group_shared(self, site: str, params: Params, cache: dict) -> dict:
-        """Move-independent arrays used by every unit group of the trunk in one evaluation (computed once)."""
+        """Move-independent arrays used by every unit group of `site` in one evaluation (computed once)."""
+        if site != "l0":
+            e = int(site[1:-1])
+            return {"chosen": cache["route"][:, e] > 0, "pre_b": cache[f"pre/e{e}b"]}
         expert = jnp.argmax(cache["route"], axis=-1)
         rows = jnp.arange(expert.shape[0])
         stack = lambda key: jnp.stack([params[key.format(e)] for e in range(self.experts)])
         all_a = jnp.stack([cache[f"pre/e{e}a"] for e in range(self.experts)])  # (E, rows, H)
         all_b = jnp.stack([cache[f"pre/e{e}b"] for e in range(self.experts)])
-        return {"expert": expert, "all_a": all_a, "pre_a": all_a[expert, rows], "pre_b": all_b[expert, rows],
-                "wa": stack("e{}_wa"), "wb": stack("e{}_wb"), "bb": stack("e{}_bb")}
+        wa, wb, pre_a = stack("e{}_wa"), stack("e{}_wb"), all_a[expert, rows]
+        # linear[r, j] = ([pre_a > 0] wa[j]) @ wb of row r's expert: pre_b per unit change of trunk unit j
+        masked_wb = jnp.where(pre_a[:, :, None] > 0, wb[expert], 0.0)  # (rows, H, H)
+        return {"expert": expert, "all_a": all_a, "pre_a": pre_a, "pre_b": all_b[expert, rows], "wa": wa, "wb": wb,
+                "bb": stack("e{}_bb"), "linear": jnp.einsum("rjk,rkh->rjh", wa[expert], masked_wb)}
 
-    def resume_unit_group(self, site: str, params: Params, cache: dict, shared: dict, j: jax.Array,
+    def unit_group_batch(self, site: str) -> int:
+        """Units of `site` that `resume_unit_group` takes at once (they share one capacity tier): 8 inside an
+        expert (few flips, small groups), 1 in the trunk."""
+        return 1 if site == "l0" else 8
+
+    def resume_unit_group(self, site: str, params: Params, cache: dict, shared: dict, js: jax.Array,
                           cols: jax.Array) -> jax.Array:
-        """Hard logits (g, rows, C) of g candidates that all move trunk unit `j`, to pre-activations `cols`
-        (g, rows): `resume_column` of each, with the move-independent work done once for the group."""
-        group = self._trunk_group(params, cache, shared, j, cols)
-        fits = [(group["flips"] <= slots) & (group["rerouted"] <= rerouted) for slots, rerouted in self.UNIT_TIERS]
-        tier = jnp.argmax(jnp.array([*fits, True]))
-        branches = [lambda caps=caps: self._trunk_logits(params, shared, j, group, *caps) for caps in self.UNIT_TIERS]
-        dense = lambda: jax.vmap(lambda col: self.resume_column(site, params, cache, j, col))(cols)
-        return jax.lax.switch(tier, [*branches, dense])
+        """Hard logits (u, g, rows, C) of u groups of g candidates, group i moving unit `js[i]` of `site` (the trunk
+        or an expert's first layer) to pre-activations `cols[i]` (g, rows): `resume_column` of each, with the
+        move-independent work done once per group."""
+        dense = lambda: jax.vmap(lambda j, cs: jax.vmap(lambda col: self.resume_column(site, params, cache, j, col))(
+            cs))(js, cols)
+        if site != "l0":
+            group = jax.vmap(lambda j, cs: self._expert_group(params, cache, shared, site, j, cs))(js, cols)
+            branches = [lambda slots=slots: jax.vmap(lambda g: self._expert_logits(params, cache, g, slots))(group)
+                        for slots in self.EXPERT_TIERS]
+            flips = jnp.max(group["flips"])
+            tier = jnp.argmax(jnp.array([*(flips <= slots for slots in self.EXPERT_TIERS), True]))
+            return jax.lax.switch(tier, [*branches, dense])
+        group = jax.vmap(lambda j, cs: self._trunk_group(params, cache, shared, j, cs))(js, cols)
+        flips, rerouted = jnp.max(group["flips"]), jnp.max(group["rerouted"])
+        fits = [(flips <= slots) & (rerouted <= n) for slots, n in self.UNIT_TIERS]
+        branches = [lambda caps=caps: jax.vmap(lambda j, g: self._trunk_logits(params, shared, j, g, *caps))(js, group)
+                    for caps in self.UNIT_TIERS]
+        return jax.lax.switch(jnp.argmax(jnp.array([*fits, True])), [*branches, dense])
+
+    def _expert_group(self, params: Params, cache: dict, shared: dict, site: str, j: jax.Array,
+                      cols: jax.Array) -> dict:
+        """What the candidates moving unit j of an expert's first layer share: their changes c (g, rows), zero off
+        the expert's rows, the unit's outgoing weights, the logits per unit of c, and the live flip entries."""
+        e = int(site[1:-1])
+        c = jnp.where(shared["chosen"], jax.nn.relu(cols) - jax.nn.relu(cache[f"pre/{site}"][:, j]), 0.0)
+        b, w = shared["pre_b"], params[f"e{e}_wb"][j]  # (rows, H), (H,)
+        live = _live_flips(b, jnp.broadcast_to(w, b.shape), jnp.max(c, 0), jnp.min(c, 0))
+        return {"c": c, "b": b, "w": w, "live": live, "flips": jnp.max(jnp.sum(live, axis=-1)),
+                "linear": jnp.where(b > 0, w, 0.0) @ params["w2"]}  # (rows, C): logits per unit of c
+
+    def _expert_logits(self, params: Params, cache: dict, group: dict, slots: int) -> jax.Array:
+        """Logits (g, rows, C) of an expert unit group from its shared work, gathering `slots` flip entries per
+        row (exact when every row's live entries fit)."""
+        b = group["b"]
+        index = jax.lax.top_k(group["live"], min(slots, b.shape[1]))[1]  # every live entry of a row, if <= slots
+        live = jnp.take_along_axis(group["live"], index, -1)
+        b_s, w_s, w2_s = jnp.take_along_axis(b, index, -1), group["w"][index], params["w2"][index]  # w2_s (r, s, C)
+
+        def one(ci):
+            flips = _flip_part(b_s, w_s, live, ci)
+            return cache["logits"] + ci[:, None] * group["linear"] + jnp.einsum("rs,rsc->rc", flips, w2_s)
+
+        return jax.vmap(one)(group["c"])
 
     def _trunk_group(self, params: Params, cache: dict, shared: dict, j: jax.Array, cols: jax.Array) -> dict:
         """Everything the candidates moving trunk unit j share: their changes c (g, rows), new experts, the
@@ -593,11 +646,8 @@ class HardMoE:
         c = jax.nn.relu(cols) - jax.nn.relu(cache["pre/l0"][:, j])  # (g, rows)
         w = shared["wa"][expert, j]  # (rows, H): each row's expert's outgoing weights of unit j
         live = _live_flips(a, w, jnp.max(c, 0), jnp.min(c, 0))
-        onehot = jax.nn.one_hot(expert, self.experts, dtype=a.dtype)[:, :, None]
-        blocks = (onehot * jnp.where(a > 0, w, 0.0)[:, None]).reshape(a.shape[0], -1)
         new_expert = jnp.argmax(cache["pre/gate"][None] + c[:, :, None] * params["wg"][j], axis=-1)  # (g, rows)
-        return {"c": c, "w": w, "live": live, "new_expert": new_expert,
-                "linear": blocks @ shared["wb"].reshape(-1, a.shape[1]),  # (rows, H): pre_b per unit of c
+        return {"c": c, "w": w, "live": live, "new_expert": new_expert, "linear": shared["linear"][:, j],
                 "flips": jnp.max(jnp.sum(live, axis=-1)), "rerouted": jnp.max(jnp.sum(new_expert != expert, -1))}
 
     def _trunk_logits(self, params: Params, shared: dict, j: jax.Array, group: dict, slots: int,
@@ -628,6 +678,23 @@ class HardMoE:
         pre_a = shared["all_a"][:, r] + c[r][None, :, None] * shared["wa"][:, j][:, None, :]  # (E, K, H)
         y = jax.nn.relu(jnp.einsum("ekh,ehg->ekg", jax.nn.relu(pre_a), shared["wb"]) + shared["bb"][:, None])
         return jnp.einsum("ke,ekh->kh", jax.nn.one_hot(new_expert[r], self.experts, dtype=y.dtype), y)
+
+    # A bias block of an expert's first layer moves a few of its units at once (all rows by the same amounts): a
+    # rank-m update of the expert's second-layer pre-activation on its rows. (Trunk bias blocks flip and re-route
+    # too much for shared work to pay: they take the plain resume.)
+    @property
+    def bias_block_sites(self) -> tuple[str, ...]:
+        """Sites whose bias-block moves `resume_bias_block` scores: the experts' first layers."""
+        return tuple(f"e{e}a" for e in range(self.experts))
+
+    def resume_bias_block(self, site: str, params: Params, cache: dict, units: jax.Array, cols: jax.Array) -> jax.Array:
+        """Hard logits when units `units` (m,) of expert site `site` change to pre-activation columns `cols`
+        (rows, m) (a unit may repeat only where its column keeps its cached value)."""
+        e = int(site[1:-1])
+        chosen = cache["route"][:, e:e + 1] > 0
+        c = jnp.where(chosen, jax.nn.relu(cols) - jax.nn.relu(cache[f"pre/{site}"][:, units]), 0.0)
+        pre_b = cache[f"pre/e{e}b"] + c @ params[f"e{e}_wb"][units]  # (rows, H)
+        return jnp.where(chosen, jax.nn.relu(pre_b), cache["inp/l2"]) @ params["w2"] + params["b2"]
 
     def _forward_from_h(self, params: Params, h: jax.Array) -> jax.Array:
         route = select(h @ params["wg"] + params["bg"], "hard")

@@ -13,8 +13,11 @@ are recomputed (`model.resume`):
 - column leaf (W = base + P Z, a block inside one output unit's coordinates): `inp @ P` is cached, the move
   changes one column of the pre-activation (O(rows * p)), and `model.resume_column` carries that single
   changed unit into the next layer as a rank-one update (int8: the unit's column is re-quantized); for the
-  sites a model lists in `unit_group_sites` (the MoE trunk) the candidates that move the same unit are scored
-  together by `model.resume_unit_group`, which shares the work that does not depend on the move.
+  sites a model lists in `unit_group_sites` (the MoE trunk and experts' first layers) the candidates that move
+  the same unit are scored together by `model.resume_unit_group`, which shares the work that does not depend
+  on the move;
+- bias leaf of a site a model lists in `bias_block_sites` (the MoE experts' first layers): the block's few units
+  change together, carried into the next layer by `model.resume_bias_block` as a rank-p update.
 The spiking model's time-invariant input current is part of the cached pre-activation of its first site.
 """
 
@@ -214,17 +217,31 @@ class StructuredLoss:
             return self.model.resume_column(plan.site, params, cache, j, col)
         return self.model.resume(plan.site, params, cache, pre.at[:, j].set(col))
 
+    def _bias_block(self, plan: _LeafPlan) -> bool:
+        """Whether `plan`'s block moves go through `model.resume_bias_block` (a few units of one site at once)."""
+        return (plan.role == "bias" and plan.kind in ("full", "direct")
+                and plan.site in getattr(self.model, "bias_block_sites", ()))
+
+    def _bias_block_logits(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Logits when block `local` of a bias leaf moves by `delta`: its units' new pre-activation columns."""
+        t = {k: jnp.asarray(v)[local] for k, v in plan.tables.items()}
+        pre = prep["cache"][f"pre/{plan.site}"]
+        cols = pre[:, t["j"]] + delta * t["valid"]  # (rows, p); padding repeats a unit with its cached column
+        return self.model.resume_bias_block(plan.site, prep["params"], prep["cache"], t["j"], cols)
+
     def _loss_one(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
         if plan.kind == "column" and plan.role == "weight":
             return cross_entropy(self._column_logits(plan, prep, local, delta), self.y)
+        if self._bias_block(plan):
+            return cross_entropy(self._bias_block_logits(plan, prep, local, delta), self.y)
         pre = prep["cache"][f"pre/{plan.site}"] + self._delta(plan, prep, local, delta)
         logits = self.model.resume(plan.site, prep["params"], prep["cache"], pre)
         return cross_entropy(logits, self.y)
 
     def _chunk(self, plan: _LeafPlan, prep: dict) -> int:
-        """Candidates per vectorized chunk: a column move carries about one layer's output per candidate, the
-        other kinds up to the whole cache."""
-        if plan.kind == "column":
+        """Candidates per vectorized chunk: a column or bias-block move carries about one layer's output per
+        candidate, the other kinds up to the whole cache."""
+        if plan.kind == "column" or self._bias_block(plan):
             floats = max(int(np.prod(v.shape)) for k, v in prep["cache"].items() if k.startswith("pre/"))
         else:
             floats = sum(int(np.prod(v.shape)) for v in jax.tree_util.tree_leaves(prep["cache"]))
@@ -240,9 +257,9 @@ class StructuredLoss:
         return self._chunked_losses(plan, prep, local, delta)
 
     def _unit_group_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
-        """Losses of a column leaf's candidates, one output unit at a time: `model.resume_unit_group` scores the
-        candidates that move the same unit together. Needs every unit moved equally often (a whole step);
-        otherwise (a real branch) the candidates are scored one by one."""
+        """Losses of a column leaf's candidates, a few output units at a time (`model.unit_group_batch`):
+        `model.resume_unit_group` scores the candidates that move the same unit together. Needs every unit moved
+        equally often (a whole step); otherwise (a real branch) the candidates are scored one by one."""
         units, n = self.layout.leaves[plan.leaf].shape[-1], local.shape[0]
         unit = jnp.asarray(plan.tables["col"])[local, 0]
         order = jnp.argsort(unit, stable=True)
@@ -250,16 +267,20 @@ class StructuredLoss:
         params, cache = prep["params"], prep["cache"]
         shared = self.model.unit_group_shared(plan.site, params, cache)
 
-        def one_unit(item):
-            j, loc, d = item
-            cols = jax.vmap(lambda i, dv: self._column_pre(plan, prep, i, dv)[1])(loc, d)
-            logits = self.model.resume_unit_group(plan.site, params, cache, shared, j, cols)
-            return jax.vmap(lambda lg: cross_entropy(lg, self.y))(logits)
+        batch = self.model.unit_group_batch(plan.site) if hasattr(self.model, "unit_group_batch") else 1
+        batch = batch if units % batch == 0 else 1
+
+        def some_units(item):
+            js, loc, d = item  # (u,), (u, g), (u, g, p)
+            cols = jax.vmap(jax.vmap(lambda i, dv: self._column_pre(plan, prep, i, dv)[1]))(loc, d)
+            logits = self.model.resume_unit_group(plan.site, params, cache, shared, js, cols)
+            return jax.vmap(jax.vmap(lambda lg: cross_entropy(lg, self.y)))(logits)
 
         def grouped(_):
             p = delta.shape[-1]
-            items = (jnp.arange(units), local[order].reshape(units, -1), delta[order].reshape(units, -1, p))
-            losses = jax.lax.map(one_unit, items).reshape(-1)
+            items = (jnp.arange(units).reshape(-1, batch), local[order].reshape(units // batch, batch, -1),
+                     delta[order].reshape(units // batch, batch, -1, p))
+            losses = jax.lax.map(some_units, items).reshape(-1)
             return jnp.zeros((n,), losses.dtype).at[order].set(losses)
 
         return jax.lax.cond(even, grouped, lambda _: self._chunked_losses(plan, prep, local, delta), None)
