@@ -151,3 +151,15 @@ def test_link_failure_during_the_run(aware):
             assert np.all(log[:, 0] < t_fail + delay + 20e-6)
     if not aware:
         assert res.retransmissions >= res.drop_reasons["link_down"] > 0
+
+
+def test_one_timeout_recovers_a_lost_burst():
+    """After an RTO every unacknowledged packet counts as lost (as TCP's loss state): a burst dropped at a full
+    port costs one timeout, not one per packet with the RTO doubling each time up to max_rto_s."""
+    fabric = FabricConfig(hosts_per_leaf=4, leaves=2, spines=1, buffer_bytes=32 * 1024, ecn_threshold_bytes=None)
+    cfg = SimConfig(fabric=fabric, workload=A2A, path=PathConfig(policy="ecmp"))
+    res = simulate(cfg)
+    assert res.completed and res.drops > 100
+    assert 0 < 4 * res.timeouts < res.drops
+    assert res.max_timeout_rto_s <= 8 * cfg.min_rto_s < cfg.max_rto_s
+    assert res.cct_s < 20 * res.ideal_cct_s  # before: 120x, two timeouts at max_rto_s

@@ -323,11 +323,10 @@ class PacketSim:
                 f.next_new = f.snd_una
                 f.rewind_at = now
                 self.gbn_rewinds += 1
-            else:
-                lost = [seq for seq, sent in f.inflight.items() if sent <= deadline]
-                for seq in lost:
-                    del f.inflight[seq]
-                    f.retx.append(seq)
+            else:  # as TCP's loss state after an RTO: every unacknowledged packet is deemed lost, so one
+                # timeout recovers a whole lost burst instead of one packet per ever-doubling timeout
+                f.retx.extend(f.inflight)
+                f.inflight.clear()
             self.timeouts += 1
             self.max_timeout_rto = max(self.max_timeout_rto, f.rto)
             f.ssthresh = max(f.cwnd / 2.0, 2.0)
