@@ -43,7 +43,7 @@ def _setup(task, subspace, particle_size=4, seed=0):
 
 
 _SLOW = pytest.mark.slow
-CASES = [(t, "lowrank") for t in ("snn", "int8")]  # default run: the two rank-one update paths (LIF, int8)
+CASES = [("int8", "lowrank"), pytest.param("snn", "lowrank", marks=_SLOW)]  # rank-one update paths (int8; LIF slow)
 CASES += [(t, "column") for t in ("snn", "int8", "staircase")]  # one-unit moves through resume_column
 CASES += [pytest.param(t, "column", marks=pytest.mark.slow) for t in ("argmax", "moe", "tree", "mlp")]
 CASES += [pytest.param(t, k, marks=_SLOW) for t, k in [("tree", "lowrank"), ("int8", "dense"), ("tree", "none"),
