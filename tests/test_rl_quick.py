@@ -29,7 +29,9 @@ def test_the_quick_preset_only_scales_budgets_and_picks_points():
     assert quick.line_search > 0
 
 
-@pytest.mark.parametrize("policy", exp.POLICIES)
+# the float policy in the default suite; the others (about 10 s each) with the slow tests
+@pytest.mark.parametrize("policy", [p if p == "float" else pytest.param(p, marks=pytest.mark.slow)
+                                    for p in exp.POLICIES])
 def test_quick_polystep_solves_cartpole_with_every_policy(policy):
     record = exp.run(quick_polystep(policy), 0)
     assert record["final_return"] >= SOLVED, record["final_return"]
