@@ -58,7 +58,7 @@ class Config:
     fresh_basis: bool | None = None
     momentum: float | None = None
     weight_momentum: float | None = None
-    adaptive_radius: bool = False
+    adaptive_radius: bool | None = None
     structured: bool = True
     adam_lr: float = 1e-3
 
@@ -236,7 +236,6 @@ DATASET_NAMES = {"digits": "digits 8x8", "mnist": "MNIST", "fashion_mnist": "Fas
                  "mnist_fashion": "MNIST+Fashion"}
 # What a quick (digits) run cannot show, said next to its number in the table.
 QUICK_NOTES: dict[str, str] = {
-    "snn": "learns (chance 10%) but trails Adam (STE) on 1079 8x8 images; the SNN comparison needs MNIST",
     "tree": "learns; on 8x8 digits no optimizer gets near the MLP row",
 }
 

@@ -78,7 +78,8 @@ def test_bad_values_name_the_field(cls, field, value, message):
 _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=True, allow_infinity=True),
                     st.sampled_from(["column", "lowrank", "activity", "random", "simplex", "x", ""]))
 _FIELDS = ["epochs", "batch_size", "rank", "particle_size", "absorb_every", "epsilon", "epsilon_final", "radius",
-           "radius_final", "b_scale", "momentum", "weight_momentum", "fresh_basis", "subspace", "basis", "polytope"]
+           "radius_final", "b_scale", "momentum", "weight_momentum", "fresh_basis", "subspace", "basis", "polytope",
+           "adaptive_radius"]
 
 
 @settings(max_examples=150, deadline=None)

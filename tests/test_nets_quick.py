@@ -6,8 +6,8 @@ import pytest
 from experiments import nondiff_nets
 
 # test accuracy of the hard model at the best-validation epoch (measured, seed 0: see docs/nets.md)
-QUICK_THRESHOLDS = {"int8": 0.90, "staircase": 0.80, "mlp": 0.90, "argmax": 0.85, "moe": 0.85, "snn": 0.40,
-                    "tree": 0.40}
+QUICK_THRESHOLDS = {"int8": 0.90, "staircase": 0.88, "mlp": 0.90, "argmax": 0.85, "moe": 0.85, "snn": 0.85,
+                    "tree": 0.50}
 FAST = {"int8"}  # about 15 s; the others take 15-60 s each on 2 cores
 
 

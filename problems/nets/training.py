@@ -63,7 +63,7 @@ class TrainConfig:
     fresh_basis: bool | None = None
     momentum: float | None = None
     weight_momentum: float | None = None  # heavy ball on the weights across absorbs (survives fresh bases)
-    adaptive_radius: bool = False
+    adaptive_radius: bool | None = None  # grow a block's radius while its probes all see one loss (plateaus)
     structured: bool = True
     chunk_floats: int = 1 << 21
     # evolution strategies / SPSA (published settings)
