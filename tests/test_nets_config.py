@@ -62,6 +62,8 @@ def test_experiment_overrides_win():
     (TrainConfig, "rank", "16", "rank: must be an integer"),
     (TrainConfig, "task", "vgg", "task: unknown 'vgg'"),
     (TrainConfig, "fresh_basis", "no", "fresh_basis: must be True or False"),
+    (TrainConfig, "adaptive_radius", "yes", "adaptive_radius: must be True or False"),
+    (nondiff_nets.Config, "adaptive_radius", 1.5, "adaptive_radius: must be True or False"),
     (TrainConfig, "weight_momentum", 1.0, "weight_momentum: must be a finite number in [0, 1)"),
     (TrainConfig, "radius_final", 0.5, "radius_final: must be a finite number in (0, 0.2]"),
     (TrainConfig, "polytope", "cross", "polytope: unknown 'cross'"),
