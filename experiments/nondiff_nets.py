@@ -361,9 +361,13 @@ def goal_lines(records: list[dict]) -> list[str]:
 
     out = []
     for task, (goal, published) in GOALS.items():
-        runs = [r for r in records if r["config"]["task"] == task and r["config"]["optimizer"] == "polystep"
-                and _is_protocol(r) and not _overrides(r["config"])]
+        protocol = [r for r in records if r["config"]["task"] == task and r["config"]["optimizer"] == "polystep"
+                    and _is_protocol(r)]
+        runs = [r for r in protocol if not _overrides(r["config"])]
         if not runs:
+            if protocol:  # only runs with other settings: say so rather than drop the goal
+                out.append(f"- {TASK_NAMES.get(task, task)}: no run with the current defaults yet ({len(protocol)} "
+                           f"with other settings, in their own rows); goal >= {goal}; published {published}")
             continue
         acc = [100 * r["metrics"]["test_accuracy"] for r in runs]
         mean = sum(acc) / len(acc)

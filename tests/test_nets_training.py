@@ -135,6 +135,8 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     text = nondiff_nets.table(records + [tuned])
     assert "n=54000, radius_final=0.1) |" in text and "99 (1 seed)" in text
     assert nondiff_nets.goal_lines(records + [tuned]) == nondiff_nets.goal_lines(records)
+    only_tuned = nondiff_nets.goal_lines([tuned])  # the goal stays in view, with what ran instead
+    assert len(only_tuned) == 1 and "no run with the current defaults yet (1 with other settings" in only_tuned[0]
     nondiff_nets.plot(records, tmp_path)
 
 
