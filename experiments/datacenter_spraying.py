@@ -45,7 +45,8 @@ class DatacenterSprayingConfig:
     """Sweep axes (hosts, patterns, policies, message sizes, transports, PFC, failures) and shared settings.
 
     message_sizes: per-rank buffers to sweep (empty: message_bytes only). failures: 0 (none) or 1 (the link
-    leaf 0 - spine 0 down from the start, senders failure-aware). preset: "" or "paper".
+    leaf 0 - spine 0 down from the start, senders failure-aware). preset: "" or "paper". packet_max_bytes:
+    message sizes above it run at the fluid level only, once (no transports or PFC there); 0: no limit.
     """
 
     hosts: tuple[int, ...] = (16, 64, 256)
@@ -71,6 +72,7 @@ class DatacenterSprayingConfig:
     pfc_xon_bytes: int = 160 * 1024
     reorder_window_pkts: int = 64
     fluid_metrics: bool = True
+    packet_max_bytes: int = 0
 
     def __post_init__(self):
         check_choice(self.preset, "DatacenterSprayingConfig.preset", PRESETS)
@@ -90,6 +92,7 @@ class DatacenterSprayingConfig:
         check_real(self.link_gbps, "DatacenterSprayingConfig.link_gbps", 0.0, lo_open=True)
         check_real(self.link_delay_s, "DatacenterSprayingConfig.link_delay_s", 0.0)
         check_int(self.packet_max_hosts, "DatacenterSprayingConfig.packet_max_hosts", 0)
+        check_int(self.packet_max_bytes, "DatacenterSprayingConfig.packet_max_bytes", 0)
         check_bool(self.fluid_metrics, "DatacenterSprayingConfig.fluid_metrics")
 
 
@@ -99,7 +102,7 @@ PAPER = {
     "hosts": (256,),
     "patterns": ("ring_allreduce", "hd_allreduce", "direct_allreduce", "all_to_all"),
     "policies": ("min_split", "spray_rr", "spray_random", "reps"),
-    "message_sizes": (1 << 20, 4 << 20, 16 << 20),
+    "message_sizes": (1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20),
     "transports": ("ideal", "selective_repeat", "go_back_n"),
     "pfc": (False, True),
     "failures": (0, 1),
@@ -111,6 +114,7 @@ PAPER = {
     "pfc_xon_bytes": 448 * 1024,
     "packet_max_hosts": 256,
     "fluid_metrics": False,
+    "packet_max_bytes": 16 << 20,  # 64 and 256 MiB at the fluid level (a 16 MiB packet point: 3-12 CPU minutes)
 }
 
 
@@ -154,13 +158,22 @@ def sim_config(config: DatacenterSprayingConfig, hosts: int, pattern: str, polic
 
 
 def points(config: DatacenterSprayingConfig) -> list[DatacenterSprayingConfig]:
-    """One config per (message size, hosts, transport, pfc, failures, pattern, policy), in that order."""
+    """One config per (message size, hosts, transport, pfc, failures, pattern, policy), in that order.
+
+    Sizes above packet_max_bytes run at the fluid level, which has no transport or PFC: one point per
+    (size, hosts, failures, pattern, policy), recorded as the ideal receiver without PFC.
+    """
     config = apply_preset(config)
     sizes = config.message_sizes or (config.message_bytes,)
-    out = [dataclasses.replace(config, hosts=(h,), patterns=(p,), policies=(q,), message_bytes=m,
-                               message_sizes=(), transports=(t,), pfc=(f,), failures=(x,))
-           for m in sorted(sizes) for h in config.hosts for t in config.transports for f in config.pfc
-           for x in config.failures for p in config.patterns for q in config.policies]
+    out = []
+    for m in sorted(sizes):
+        fluid_only = 0 < config.packet_max_bytes < m
+        transports, pfcs = (("ideal",), (False,)) if fluid_only else (config.transports, config.pfc)
+        out += [dataclasses.replace(config, hosts=(h,), patterns=(p,), policies=(q,), message_bytes=m,
+                                    message_sizes=(), transports=(t,), pfc=(f,), failures=(x,),
+                                    **({"packet_max_hosts": 0} if fluid_only else {}))
+                for h in config.hosts for t in transports for f in pfcs
+                for x in config.failures for p in config.patterns for q in config.policies]
     return out
 
 
@@ -278,6 +291,16 @@ def min_split_ratios(records: list[dict]) -> dict:
     return dict(out)
 
 
+def _fluid_keys(records: list[dict]) -> set:
+    """The _key of every setting whose records ran at the fluid level (no transport, no PFC there)."""
+    return {_key(r["metrics"]) for r in records if r["metrics"].get("model") == "fluid"}
+
+
+def _setting_cells(key: tuple, fluid_keys: set) -> str:
+    """The 'transport | PFC' cells of a table row: 'fluid | -' for a fluid-level setting."""
+    return "fluid | -" if key in fluid_keys else f"{key[3]} | {'yes' if key[4] else 'no'}"
+
+
 def _variant(key: tuple) -> str:
     return f"{key[3].replace('selective_repeat', 'SR').replace('go_back_n', 'GBN')}{'+PFC' if key[4] else ''}"
 
@@ -288,7 +311,8 @@ def _ratio_plot(records: list[dict], out: Path) -> Path | None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
-    ratios = min_split_ratios(records)
+    fluid_keys = _fluid_keys(records)
+    ratios = {k: v for k, v in min_split_ratios(records).items() if k not in fluid_keys}
     if not ratios:
         return None
     patterns = [p for p in PATTERNS if any(k[1] == p for k in ratios)]
@@ -324,7 +348,8 @@ def _ratio_plot(records: list[dict], out: Path) -> Path | None:
                 ax.set_ylabel("CCT min_split / CCT other")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(comps), fontsize=8, bbox_to_anchor=(0.5, 0.0))
-    fig.suptitle("min_split relative to spraying (bar: median over message sizes, whiskers: range; log scale); "
+    fig.suptitle("min_split relative to spraying, packet level (bar: median over message sizes, whiskers: range; "
+                 "log scale); "
                  "< 1: min_split faster", fontsize=9)
     height = 2.8 * len(patterns)
     fig.tight_layout(rect=(0, 0.45 / height, 1, 1 - 0.35 / height))
@@ -417,6 +442,7 @@ def table(records: list[dict]) -> str:
     """Markdown: min_split's CCT relative to the spraying policies per setting, then per-policy means."""
     out = []
     ratios = min_split_ratios(records)
+    fluid_keys = _fluid_keys(records)
     if ratios:
         comps = [c for c in COMPARATORS if any(c in r for r in ratios.values())]
         out += ["CCT of min_split / CCT of the other policy (mean over seeds; < 1: min_split faster)", "",
@@ -425,9 +451,13 @@ def table(records: list[dict]) -> str:
         order = sorted(ratios, key=lambda k: (k[0], PATTERNS.index(k[1]), k[2], TRANSPORTS.index(k[3]), k[4], k[5]))
         for k in order:
             cells = [f"{ratios[k][c]:.3f}" if c in ratios[k] else "-" for c in comps]
-            out.append(f"| {k[0]} | {k[1]} | {k[2] / 2**20:g} | {k[3]} | {'yes' if k[4] else 'no'} | {k[5]} | "
+            out.append(f"| {k[0]} | {k[1]} | {k[2] / 2**20:g} | {_setting_cells(k, fluid_keys)} | {k[5]} | "
                        + " | ".join(cells) + " |")
         out.append("")
+        if fluid_keys & set(ratios):
+            out += ["Rows with transport 'fluid' ran at the flow level: flows share links max-min fairly and every "
+                    "spraying policy is ideal spraying, so packet collisions, queues and reordering are not modelled.",
+                    ""]
     cols = [("cct_s", "CCT (us)", 1e6), ("cct_over_ideal", "CCT/bound", 1), ("max_link_load_over_spray",
             "load/spray", 1), ("drops", "drops", 1), ("retransmitted_bytes", "retx MB", 2**-20),
             ("out_of_order_frac", "OOO frac", 1), ("pfc_pauses", "pauses", 1), ("pfc_paused_s", "paused us", 1e6)]
@@ -440,7 +470,7 @@ def table(records: list[dict]) -> str:
     for k in keys:
         cells = [f"{means[c][k] * s:.4g}" if k in means[c] else "-" for c, _, s in cols]
         (h, p, mb, t, f, x), q = k
-        out.append(f"| {h} | {p} | {mb / 2**20:g} | {t} | {'yes' if f else 'no'} | {x} | {q} | "
+        out.append(f"| {h} | {p} | {mb / 2**20:g} | {_setting_cells(k[0], fluid_keys)} | {x} | {q} | "
                    + " | ".join(cells) + " |")
     return "\n".join(out)
 
