@@ -134,6 +134,9 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     tuned["config"]["radius_final"] = 0.1  # a tuning run: its own row, and no part of the goal line
     text = nondiff_nets.table(records + [tuned])
     assert "n=54000, radius_final=0.1) |" in text and "99 (1 seed)" in text
+    headline, other = text.split("Other runs:")
+    assert "radius_final=0.1" in other and "radius_final" not in headline and "digits" in other
+    assert "| Hard MoE (not run at full size yet) |" in headline and "96.2 ± 0.1 (3 seeds)" in headline
     assert nondiff_nets.goal_lines(records + [tuned]) == nondiff_nets.goal_lines(records)
     only_tuned = nondiff_nets.goal_lines([tuned])  # the goal stays in view, with what ran instead
     assert len(only_tuned) == 1 and "no run with the current defaults yet (1 with other settings" in only_tuned[0]
