@@ -415,11 +415,12 @@ def goal_lines(records: list[dict]) -> list[str]:
 
 def _curves(records: list[dict], task: str):
     """Per optimizer: (epochs, forward evaluations at each epoch end, validation % per seed), from the records of
-    `task`'s most complete setting (the full protocol when present, else the longest run on the most data)."""
+    `task`'s most complete setting (the full protocol with the tuned defaults when present, else the longest
+    run on the most data)."""
     mine = [r for r in records if r["config"]["task"] == task]
     if not mine:
         return {}, ""
-    best = max(mine, key=lambda r: (_is_protocol(r), r["metrics"].get("n_train", 0),
+    best = max(mine, key=lambda r: (_is_protocol(r), not _overrides(r["config"]), r["metrics"].get("n_train", 0),
                                     len(r["metrics"]["curve"]["epoch"])))
     setting = _setting(best)
     out: dict = {}

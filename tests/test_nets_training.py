@@ -138,6 +138,8 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     assert "radius_final=0.1" in other and "radius_final" not in headline and "digits" in other
     assert "| Hard MoE (not run at full size yet) |" in headline and "96.2 ± 0.1 (3 seeds)" in headline
     assert nondiff_nets.goal_lines(records + [tuned]) == nondiff_nets.goal_lines(records)
+    curves, _ = nondiff_nets._curves([tuned] + records, "snn")  # the panel shows the default-settings runs
+    assert len(curves["polystep"]["val"]) == 3 and max(curves["polystep"]["val"][0]) == 95.0
     only_tuned = nondiff_nets.goal_lines([tuned])  # the goal stays in view, with what ran instead
     assert len(only_tuned) == 1 and "no run with the current defaults yet (1 with other settings" in only_tuned[0]
     nondiff_nets.plot(records, tmp_path)
