@@ -325,7 +325,7 @@ def _grid(records: list[dict], every_task: bool = False) -> list[str]:
     order = {t: i for i, t in enumerate(TASKS)}
     missing = [t for t in TASKS if every_task and not any(k[0] == t for k in rows)]
     for task, data in sorted([*rows, *((t, None) for t in missing)], key=lambda k: (order.get(k[0], 99), k[1] or "")):
-        if data is None:
+        if data is None:  # only in the full-protocol table, hence the MNIST-size model label
             lines.append(f"| {TASK_NAMES.get(task, task)} (not run at full size yet) | "
                          f"{model_label(task, 784, 10)} | " + " | ".join("-" for _ in range(len(COLUMNS) + 1)) + " |")
             continue
@@ -346,8 +346,9 @@ def table(records: list[dict]) -> str:
 
     Full-protocol runs with the tuned defaults come first, every task in a row, then the goals; runs with other
     settings, shorter schedules or at quick size follow in a table of their own."""
-    headline = [r for r in records if _is_protocol(r) and not _overrides(r["config"])]
-    others = [r for r in records if not (_is_protocol(r) and not _overrides(r["config"]))]
+    in_headline = [_is_protocol(r) and not _overrides(r["config"]) for r in records]
+    headline = [r for r, h in zip(records, in_headline) if h]
+    others = [r for r, h in zip(records, in_headline) if not h]
     note = ("Test accuracy % of the hard model at the epoch of best validation accuracy, mean ± std over seeds "
             "(std: sample standard deviation; one seed: no std).")
     lines: list[str] = []
@@ -365,7 +366,7 @@ def table(records: list[dict]) -> str:
                           "validation split) and quick size:", ""]
         lines += _grid(others) + ["", ("" if headline else note + " ")
                                   + "A digits row is a quick run (8x8 images, 64 inputs), not the MNIST protocol."]
-    return "\n".join(line for line in lines).strip("\n")
+    return "\n".join(lines).strip("\n")
 
 
 def first_reach(rec: dict, threshold: float) -> float | None:
