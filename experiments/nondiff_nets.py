@@ -157,7 +157,8 @@ def run(config: Config, seed: int, checkpoint_dir: Path | None = None) -> dict:
 
 
 def library_versions() -> dict:
-    """Versions of what a run's numbers depend on (Python, JAX / jaxlib, NumPy, optax, the CPU / device)."""
+    """Versions of what a run's numbers depend on (Python, JAX / jaxlib, NumPy, optax, the CPU / device, and the
+    candidate-scoring arithmetic of `problems.nets.structured`)."""
     import platform
 
     import jax
@@ -165,9 +166,11 @@ def library_versions() -> dict:
     import numpy
     import optax
 
+    from problems.nets.structured import SCORING_VERSION
+
     return {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
             "numpy": numpy.__version__, "optax": optax.__version__, "machine": platform.machine(),
-            "device": str(jax.devices()[0].device_kind)}
+            "device": str(jax.devices()[0].device_kind), "nets_scoring": SCORING_VERSION}
 
 
 def replay_first_epoch(record: dict, data_dir: str | None = None) -> dict:
@@ -217,10 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [r for r in load_records(args.records) if not args.task or r["config"]["task"] == args.task]
     if not chosen:
         parser.error(f"records: no record{' of task ' + args.task if args.task else ''} in {args.records}")
+    current = library_versions()
     for rec in chosen:
         diffs = replay_differences(rec, replay_first_epoch(rec, args.data_dir))
         label = f"{rec['config']['task']}/{rec['config']['optimizer']} seed {rec['seed']}"
-        print(f"{label}: {'reproduces' if not diffs else 'DIFFERS: ' + '; '.join(diffs)}", flush=True)
+        made = rec["metrics"].get("library_versions", {})
+        other = {k: made.get(k) for k in current if made.get(k) != current[k]}
+        note = f" (made with {json.dumps(other)}: bitwise only under the same versions)" if diffs and other else ""
+        print(f"{label}: {'reproduces' if not diffs else 'DIFFERS: ' + '; '.join(diffs)}{note}", flush=True)
         failures += bool(diffs)
     return 1 if failures else 0
 

@@ -288,3 +288,34 @@ def test_moe_expert_bias_blocks_equal_the_plain_resume(x64):
     plain = plain(local, delta)
     np.testing.assert_allclose(np.asarray(fast), np.asarray(plain), rtol=1e-12, atol=1e-12)
     assert float(np.ptp(np.asarray(fast)[:, np.asarray(cache["route"][:, 0]) > 0])) > 1e-3  # the moves matter
+
+
+
+@pytest.mark.parametrize("task", ["snn", "int8", "staircase"])
+def test_row_sparse_losses_equal_the_dense_path_at_every_capacity(x64, monkeypatch, task):
+    """Row-sparse scoring of hidden-unit moves (only the rows whose unit changes its output are rescored, in
+    chunks sorted by that count) equals scoring every row, whichever row capacity or the dense branch a chunk
+    takes: with chunks of two candidates and capacities between the candidates' counts of changed rows, chunks
+    fall into every branch."""
+    model, layout, space, coords, blocks, x, y = _setup(task, polystep.ColumnSubspace(4))
+    ev = StructuredLoss(model, layout, x, y, chunk_floats=1 << 9)
+    plan = ev.plans[ev.names.index("w0")]
+    assert plan.site in model.row_sparse_sites
+    sel = np.flatnonzero(np.asarray(layout.block_leaf)[np.asarray(blocks.index)] == plan.leaf)
+    local, delta = jnp.asarray(np.asarray(blocks.index)[sel] - plan.first_block), blocks.delta[sel]
+    prep = ev.prepare(space, coords)
+    unit, cols = jax.vmap(lambda i, d: ev._column_pre(plan, prep, i, d))(local, delta)
+    changed = jax.vmap(lambda j, col: model.changed_rows(plan.site, prep["cache"], j, col))(unit, cols)
+    counts = np.asarray(changed.sum(-1))
+    sizes = np.unique(counts[counts > 0])
+    assert len(sizes) >= 3, np.bincount(counts)
+    capacities = (sizes[0], sizes[len(sizes) // 2])  # some chunks fit the first, some the second, some neither
+    monkeypatch.setattr(StructuredLoss, "ROW_TIERS", tuple(c / len(y) for c in capacities))
+    sparse = np.asarray(ev.leaf_losses(plan, prep, local, delta))
+    np.testing.assert_allclose(sparse, np.asarray(ev._chunked_losses(plan, prep, local, delta)), rtol=1e-12,
+                               atol=1e-12)
+    # a row whose unit keeps its output keeps its logits: the mask is never too small
+    for n in np.flatnonzero(counts < len(y))[:8]:
+        full = model.resume_column(plan.site, prep["params"], prep["cache"], unit[n], cols[n])
+        same = ~np.asarray(changed[n])
+        np.testing.assert_array_equal(np.asarray(full)[same], np.asarray(prep["cache"]["logits"])[same])

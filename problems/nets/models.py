@@ -78,12 +78,17 @@ def _dense(key: jax.Array, d_in: int, d_out: int, gain: float = math.sqrt(2.0)) 
     return jax.random.normal(key, (d_in, d_out), jnp.float32) * (gain / math.sqrt(d_in))
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy of integer labels."""
+def row_cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Softmax cross-entropy of every row (rows,) for integer labels."""
     # logsumexp minus the labelled logit, with a one-hot of the (shared) labels: under vmap over candidates on
     # CPU, log_softmax + take_along_axis ran ~5x slower than the whole structured forward feeding it (measured)
     picked = jnp.sum(logits * jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype), axis=-1)
-    return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - picked)
+    return jax.nn.logsumexp(logits, axis=-1) - picked
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of integer labels."""
+    return jnp.mean(row_cross_entropy(logits, labels))
 
 
 def accuracy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -183,6 +188,20 @@ class ChainMLP:
         pre_next = cache[f"pre/l{i + 1}"] + change[:, None] * self._weight(params, i + 1, "hard")[j][None, :]
         return self._run(params, None, i + 1, pre_next, "hard")
 
+    # Row-sparse scoring (structured.py): a row whose moved unit keeps its activation keeps its logits.
+    @property
+    def row_sparse_sites(self) -> tuple[str, ...]:
+        """Hidden sites, whose one-unit moves change only the rows where the unit's activation changes."""
+        return tuple(f"l{i}" for i in range(len(self.sizes) - 2))
+
+    def changed_rows(self, site: str, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Rows (bool, (rows,)) whose logits can change when hidden unit `j` of `site` takes pre-activation `col`."""
+        return self._act(col, "hard") != self._act(cache[f"pre/{site}"][:, j], "hard")
+
+    def take_rows(self, cache: dict, rows: jax.Array) -> dict:
+        """The cache of the sub-batch `rows`."""
+        return {key: value[rows] for key, value in cache.items()}
+
     def decisions(self, params: Params, x: jax.Array) -> dict:
         """Quantized weights (in units of the scale) and hidden activations of the hard model."""
         rec = self.cache(params, x)
@@ -230,8 +249,17 @@ class SpikingMLP:
         return flat, pre
 
     def _counts(self, pre1: jax.Array, batch: int, mode: str) -> jax.Array:
-        spikes1 = self._lif_seq(pre1.reshape(self.steps, batch, -1), mode)
-        return spikes1.sum(0)
+        currents = pre1.reshape(self.steps, batch, -1)
+        if mode != "hard":
+            return self._lif_seq(currents, mode).sum(0)
+        # hard: carry the count through the time loop instead of stacking the spike trains (same integers; 1.25x
+        # faster per candidate under vmap, measured)
+        v = count = jnp.zeros_like(currents[0])
+        for t in range(self.steps):
+            v = self.decay * v + currents[t]
+            spike = (v >= self.threshold).astype(v.dtype)
+            v, count = v * (1.0 - spike), count + spike
+        return count
 
     def first_spike_currents(self) -> jax.Array:
         """c_t (T,): from rest, a constant current I makes the neuron spike at step t iff I >= c_t.
@@ -306,6 +334,21 @@ class SpikingMLP:
         change = self._lif_const(col, "hard") - self._lif_const(cache["pre/l0"][:, j], "hard")  # (T, B)
         pre1 = cache["pre/l1"] + change.reshape(-1)[:, None] * params["w1"][j][None, :]
         return self._counts(pre1, batch, "hard") * self.logit_scale
+
+    row_sparse_sites = ("l0",)
+
+    def changed_rows(self, site: str, cache: dict, j: jax.Array, col: jax.Array) -> jax.Array:
+        """Rows (bool, (rows,)) whose hidden unit `j` changes its spike train (its period) with input current `col`."""
+        c = self.first_spike_currents().astype(col.dtype)
+        return jnp.sum(col[:, None] < c, axis=-1) != jnp.sum(cache["pre/l0"][:, j][:, None] < c, axis=-1)
+
+    def take_rows(self, cache: dict, rows: jax.Array) -> dict:
+        """The cache of the sub-batch `rows` (the output layer's entries are time-major, T * rows)."""
+        batch = cache["inp/l0"].shape[0]
+        out = {key: cache[key][rows] for key in ("inp/l0", "pre/l0", "logits")}
+        for key in ("inp/l1", "pre/l1"):
+            out[key] = cache[key].reshape(self.steps, batch, -1)[:, rows].reshape(self.steps * rows.shape[0], -1)
+        return out
 
     def decisions(self, params: Params, x: jax.Array) -> dict:
         """Hidden and output spike counts of the hard model."""

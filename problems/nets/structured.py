@@ -32,7 +32,12 @@ import numpy as np
 from polystep import Blocks
 from polystep.base import raise_if
 from polystep.subspace import Layout, SpaceState, lowrank_factors, to_params
-from problems.nets.models import cross_entropy, quantize
+from problems.nets.models import cross_entropy, quantize, row_cross_entropy
+
+# Version of the candidate-scoring arithmetic. A change that moves candidate losses at rounding level (summation
+# order, which rows are rescored) bumps it: records carry it, and a run replays bit for bit only under the same one.
+# 2: row-sparse scoring of hidden-unit moves (int8, staircase, SNN).
+SCORING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -251,10 +256,55 @@ class StructuredLoss:
         """Losses of candidates that all move blocks of `plan`'s leaf (local block indices), chunked, or grouped
         by output unit where the model scores a unit's moves together (`unit_group_sites`)."""
         units = self.layout.leaves[plan.leaf].shape[-1]
-        if (plan.kind == "column" and plan.role == "weight" and not plan.quantized and local.shape[0] % units == 0
+        column_weight = plan.kind == "column" and plan.role == "weight"
+        if column_weight and plan.site in getattr(self.model, "row_sparse_sites", ()):
+            return self._row_sparse_losses(plan, prep, local, delta)
+        if (column_weight and not plan.quantized and local.shape[0] % units == 0
                 and plan.site in getattr(self.model, "unit_group_sites", ())):
             return self._unit_group_losses(plan, prep, local, delta)
         return self._chunked_losses(plan, prep, local, delta)
+
+    # Row capacities of the row-sparse path, as fractions of the batch; a chunk needing more takes the dense path.
+    ROW_TIERS = (1 / 16, 1 / 8, 3 / 16, 1 / 4, 5 / 16, 3 / 8, 1 / 2, 5 / 8, 3 / 4)
+
+    def _row_sparse_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Losses of a column leaf's candidates from the rows each one changes: a row whose moved unit keeps its
+        output (`model.changed_rows` false) keeps its logits and its cross-entropy term. Candidates are sorted by
+        how many rows they change and taken in chunks; a chunk gathers the smallest row capacity that holds each
+        of its candidates' changed rows (`model.take_rows`), else scores all rows (a real branch): exact."""
+        params, cache, model = prep["params"], prep["cache"], self.model
+        n, rows = local.shape[0], self.y.shape[0]
+        unit, cols = jax.vmap(lambda i, d: self._column_pre(plan, prep, i, d))(local, delta)  # (n,), (n, rows)
+        changed = jax.vmap(lambda j, col: model.changed_rows(plan.site, cache, j, col))(unit, cols)
+        order = jnp.argsort(jnp.sum(changed, axis=-1))
+        ce_rows = row_cross_entropy(cache["logits"], self.y)
+        base = jnp.mean(ce_rows)
+        tiers = sorted({max(1, int(rows * f)) for f in self.ROW_TIERS if int(rows * f) < rows})
+
+        def sparse(capacity, j, col, moved):
+            index = jnp.nonzero(moved, size=capacity, fill_value=rows)[0]
+            valid, index = index < rows, jnp.minimum(index, rows - 1)
+            logits = model.resume_column(plan.site, params, model.take_rows(cache, index), j, col[index])
+            change = jnp.where(valid, row_cross_entropy(logits, self.y[index]) - ce_rows[index], 0.0)
+            return base + jnp.sum(change) / rows
+
+        def dense(j, col, moved):
+            return cross_entropy(model.resume_column(plan.site, params, cache, j, col), self.y)
+
+        def one_chunk(item):
+            need = jnp.max(jnp.sum(item[2], axis=-1))
+            branches = [lambda c=c: jax.vmap(lambda *a: sparse(c, *a))(*item) for c in tiers]
+            branches.append(lambda: jax.vmap(dense)(*item))
+            return jax.lax.switch(jnp.argmax(jnp.array([*(need <= c for c in tiers), True])), branches)
+
+        chunk = min(self._chunk(plan, prep), n)
+        n_chunks = -(-n // chunk)
+        pad = n_chunks * chunk - n
+        items = [unit[order], cols[order], changed[order]]
+        items = [jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]).reshape(n_chunks, chunk, *a.shape[1:])
+                 for a in items]
+        losses = jax.lax.map(one_chunk, tuple(items)).reshape(-1)[:n]
+        return jnp.zeros((n,), losses.dtype).at[order].set(losses)
 
     def _unit_group_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
         """Losses of a column leaf's candidates, a few output units at a time (`model.unit_group_batch`):
