@@ -7,6 +7,12 @@ of the same candidates, and prints both rates, their ratio, the time per optimiz
 
     python -m experiments.bench_nets [--tasks snn,int8] [--subspaces column:16,lowrank:1,dense:1] [--naive-sample 64]
     python -m experiments.bench_nets --quick     # seconds: 64 inputs, batch 64, column:16, 4 naive candidates
+
+`--tuned` times instead whole training steps of each task's tuned PolyStep (its defaults, activity-aligned spans)
+on real minibatches after a few warm-up steps, with row-sparse scoring and with every row rescored, alternating in
+one process (the ratio is what to compare on a shared machine):
+
+    python -m experiments.bench_nets --tuned --tasks snn,int8,staircase --dataset mnist --data-dir DIR
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import jax
 import numpy as np
 
 import polystep
+from problems.nets.data import load_dataset
 from problems.nets.models import cross_entropy, make_model
 from problems.nets.structured import StructuredLoss, naive_losses
-from problems.nets.training import peak_memory_mb
+from problems.nets.training import evaluations_per_step, forward_only_step, peak_memory_mb
 
 N_CLASSES = {"moe": 20}
 
@@ -82,6 +89,39 @@ def bench(task: str, sub: str, batch: int, particle_size: int, polytope: str, na
     }
 
 
+def bench_tuned(task: str, dataset: str, data_dir: str | None, warm: int, repeat: int) -> dict:
+    """Seconds per training step of `task`'s tuned PolyStep (quick size on the digits) after `warm` steps on real
+    minibatches, with row-sparse scoring and with every row rescored (best of `repeat` alternating rounds)."""
+    from experiments.nondiff_nets import EXPERIMENT, train_config
+
+    data = load_dataset(dataset, data_dir=data_dir)
+    config = train_config(EXPERIMENT.make_config(quick=dataset == "digits", overrides={
+        "task": task, "optimizer": "polystep", "dataset": dataset}))
+    model = make_model(task, data.n_features, data.n_classes)
+    batch = min(config.batch_size, len(data.x_train))
+    total = len(data.x_train) // batch * config.epochs
+    opt, sparse_step = forward_only_step(config, model, total)
+    _, dense_step = forward_only_step(config, model, total, row_sparse=False)
+    state = opt.init(jax.random.PRNGKey(1), model.init(jax.random.PRNGKey(0)))
+    x, y = jax.numpy.asarray(data.x_train), jax.numpy.asarray(data.y_train)
+    key = jax.random.PRNGKey(2)
+    for s in range(warm):
+        key, k = jax.random.split(key)
+        i = s * batch % (len(x) - batch + 1)
+        state = sparse_step(k, state, x[i:i + batch], y[i:i + batch])
+    xb, yb = x[:batch], y[:batch]
+    times = {"sparse": np.inf, "dense": np.inf}
+    for fn in (sparse_step, dense_step):
+        jax.block_until_ready(fn(key, state, xb, yb))  # compile
+    for _ in range(repeat):
+        for name, fn in (("sparse", sparse_step), ("dense", dense_step)):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(key, state, xb, yb))
+            times[name] = min(times[name], time.perf_counter() - t0)
+    return {"task": task, "rank": config.rank, "candidates": evaluations_per_step(config, opt, state),
+            "sparse_s": times["sparse"], "dense_s": times["dense"]}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default="snn,int8,argmax,staircase,moe,tree")
@@ -93,6 +133,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--chunk-floats", type=int, default=1 << 21)
     parser.add_argument("--inputs", type=int, default=784, help="input features (784: MNIST; 64: digits)")
+    parser.add_argument("--tuned", action="store_true",
+                        help="time training steps of the tuned defaults on real data, row-sparse against all rows")
+    parser.add_argument("--dataset", default="digits", help="with --tuned: digits (bundled) or mnist (--data-dir)")
+    parser.add_argument("--data-dir", default=None, help="with --tuned: the dataset's directory")
+    parser.add_argument("--warm", type=int, default=10, help="with --tuned: training steps before timing")
     parser.add_argument("--quick", action="store_true",
                         help="seconds, for CI: 64 inputs, batch 64, column:16, 4 naive candidates, one repeat")
     args = parser.parse_args(argv)
@@ -100,9 +145,19 @@ def main(argv=None) -> None:
         args.inputs, args.batch, args.naive_sample, args.repeat = 64, 64, 4, 1
         if args.subspaces == parser.get_default("subspaces"):
             args.subspaces = "column:16"
-    for name in ("batch", "particle_size", "naive_sample", "repeat", "chunk_floats", "inputs"):
+    for name in ("batch", "particle_size", "naive_sample", "repeat", "chunk_floats", "inputs", "warm"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
+    if args.tuned:
+        tasks = args.tasks if args.tasks != parser.get_default("tasks") else "snn,int8,staircase"
+        print(f"devices: {jax.devices()}  {args.dataset}, tuned defaults, {args.warm} warm-up steps")
+        print("| task | rank | candidates/step | step s (row-sparse) | step s (all rows) | ratio |")
+        print("|---|---|---|---|---|---|")
+        for task in tasks.split(","):
+            r = bench_tuned(task, args.dataset, args.data_dir, args.warm, args.repeat)
+            print(f"| {task} | {r['rank']} | {r['candidates']} | {r['sparse_s']:.3f} | {r['dense_s']:.3f} | "
+                  f"{r['dense_s'] / r['sparse_s']:.2f}x |", flush=True)
+        return
     print(f"devices: {jax.devices()}  inputs {args.inputs}  batch {args.batch}  particle_size {args.particle_size}"
           f"  {args.polytope}")
     print("| task | subspace | coords | candidates/step | structured cand/s | naive cand/s | ratio | "

@@ -319,3 +319,12 @@ def test_row_sparse_losses_equal_the_dense_path_at_every_capacity(x64, monkeypat
         full = model.resume_column(plan.site, prep["params"], prep["cache"], unit[n], cols[n])
         same = ~np.asarray(changed[n])
         np.testing.assert_array_equal(np.asarray(full)[same], np.asarray(prep["cache"]["logits"])[same])
+
+
+def test_bench_tuned_times_both_scorings_on_real_minibatches():
+    """`bench_nets --tuned` (digits, quick-size defaults) reports positive step times for row-sparse and all-row
+    scoring of a trained state."""
+    from experiments.bench_nets import bench_tuned
+
+    r = bench_tuned("staircase", "digits", None, warm=1, repeat=1)
+    assert r["rank"] == 32 and r["candidates"] > 0 and r["sparse_s"] > 0 and r["dense_s"] > 0

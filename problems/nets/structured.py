@@ -15,7 +15,9 @@ are recomputed (`model.resume`):
   changed unit into the next layer as a rank-one update (int8: the unit's column is re-quantized); for the
   sites a model lists in `unit_group_sites` (the MoE trunk and experts' first layers) the candidates that move
   the same unit are scored together by `model.resume_unit_group`, which shares the work that does not depend
-  on the move;
+  on the move; for the sites a model lists in `row_sparse_sites` (hidden layers of the chain MLPs, the SNN's
+  hidden layer) only the rows whose moved unit changes its output (`model.changed_rows`) are rescored, gathered
+  with `model.take_rows`, and the others keep their cached cross-entropy terms;
 - bias leaf of a site a model lists in `bias_block_sites` (the MoE experts' first layers): the block's few units
   change together, carried into the next layer by `model.resume_bias_block` as a rank-p update.
 The spiking model's time-invariant input current is part of the cached pre-activation of its first site.
@@ -117,12 +119,15 @@ class StructuredLoss:
 
     Build it inside your jitted step (x, y may be tracers): `opt.step(key, state, StructuredLoss(model, layout,
     x, y))`. `__call__(params)` is the plain hard cross-entropy. `chunk_floats` bounds the memory of one chunk
-    of candidates evaluated together (in floats).
+    of candidates evaluated together (in floats); `row_sparse=False` rescores every row of hidden-unit moves (the
+    same losses up to rounding; for benchmarks).
     """
 
-    def __init__(self, model, layout: Layout, x: jax.Array, y: jax.Array, chunk_floats: int = 1 << 21):
+    def __init__(self, model, layout: Layout, x: jax.Array, y: jax.Array, chunk_floats: int = 1 << 21,
+                 row_sparse: bool = True):
         self.model, self.layout, self.x, self.y = model, layout, x, y
         self.chunk_floats = int(chunk_floats)
+        self.row_sparse = bool(row_sparse)
         self.names = leaf_names(layout)
         self.plans = _plans(model, layout, self.names)
 
@@ -257,7 +262,7 @@ class StructuredLoss:
         by output unit where the model scores a unit's moves together (`unit_group_sites`)."""
         units = self.layout.leaves[plan.leaf].shape[-1]
         column_weight = plan.kind == "column" and plan.role == "weight"
-        if column_weight and plan.site in getattr(self.model, "row_sparse_sites", ()):
+        if column_weight and self.row_sparse and plan.site in getattr(self.model, "row_sparse_sites", ()):
             return self._row_sparse_losses(plan, prep, local, delta)
         if (column_weight and not plan.quantized and local.shape[0] % units == 0
                 and plan.site in getattr(self.model, "unit_group_sites", ())):

@@ -162,8 +162,8 @@ def make_polystep(config: TrainConfig, total_steps: int) -> polystep.PolyStep:
     )
 
 
-def _forward_only(config: TrainConfig, model, total_steps: int):
-    """(optimizer, jitted step(key, state, x, y)) for a forward-only optimizer."""
+def forward_only_step(config: TrainConfig, model, total_steps: int, row_sparse: bool = True):
+    """(optimizer, jitted step(key, state, x, y)) for a forward-only optimizer (`row_sparse`: see StructuredLoss)."""
     if config.optimizer == "polystep":
         opt = make_polystep(config, total_steps)
         def step(key, state, x, y):
@@ -173,7 +173,7 @@ def _forward_only(config: TrainConfig, model, total_steps: int):
                 space, coords = align_to_activity(model, layout, state.space, state.coords, x, basis_key)
                 state = state._replace(space=space, coords=coords)
             if config.structured:
-                loss = StructuredLoss(model, layout, x, y, config.chunk_floats)
+                loss = StructuredLoss(model, layout, x, y, config.chunk_floats, row_sparse)
             else:
                 loss = lambda p: cross_entropy(model.apply(p, x, "hard"), y)
             return opt.step(key, state, loss)
@@ -219,7 +219,7 @@ def _compiled(config: TrainConfig, model, total_steps: int) -> _Compiled:
                 updates, s = opt.update(grads, s, p)
                 return (optax.apply_updates(p, updates), s)
         else:
-            opt, step = _forward_only(config, model, total_steps)
+            opt, step = forward_only_step(config, model, total_steps)
         if len(_COMPILED) >= 8:
             _COMPILED.pop(next(iter(_COMPILED)))
         _COMPILED[key] = _Compiled(
