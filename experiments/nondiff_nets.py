@@ -17,7 +17,7 @@ from experiments.registry import Experiment
 from polystep.validate import check_bool, check_choice, check_int, check_real, check_str
 from problems.nets.data import DATASETS, DataFileError, load_dataset
 from problems.nets.defaults import PROTOCOL, tuned_defaults
-from problems.nets.models import TASKS, make_model
+from problems.nets.models import TASKS, SpikingMLP, make_model
 from problems.nets.training import OPTIMIZERS, TrainConfig, resolve_tuned, train
 
 PUBLISHED_DATA = {"argmax": "fashion_mnist", "moe": "mnist_fashion"}
@@ -61,6 +61,7 @@ class Config:
     adaptive_radius: bool | None = None
     structured: bool = True
     adam_lr: float = 1e-3
+    snn_output_init: str = "centered"  # the SNN's output-weight init (SpikingMLP.output_init): centered | gaussian
 
     def __post_init__(self):
         check_str(self.task, "task", nonempty=True)
@@ -89,6 +90,7 @@ class Config:
             if getattr(self, name) is not None:
                 check_bool(getattr(self, name), name)
         check_real(self.adam_lr, "adam_lr", 0, lo_open=True)
+        check_choice(self.snn_output_init, "snn_output_init", SpikingMLP.OUTPUT_INITS)
 
 
 def points(config: Config) -> list[Config]:
@@ -134,6 +136,8 @@ def train_config(config: Config) -> TrainConfig:
     for name in ("epochs", "batch_size"):
         if values[name] is None:
             values[name] = tuned[name]
+    if config.task == "snn" and config.snn_output_init != SpikingMLP.output_init:
+        values["model_options"] = {"output_init": config.snn_output_init}
     return TrainConfig(**values)
 
 

@@ -22,7 +22,7 @@ def test_library_and_experiment_resolve_the_same_tuned_defaults(task):
     assert {name: getattr(library, name) for name in TUNED_FIELDS} == {name: tuned[name] for name in TUNED_FIELDS}
     assert (library.subspace, library.basis, library.polytope, library.absorb_every) == (
         "column", "activity", "simplex", 1)
-    assert library.rank == {"int8": 64, "snn": 32, "staircase": 64}.get(task, 16)
+    assert library.rank == {"int8": 64, "snn": 64, "staircase": 64}.get(task, 16)
     assert (library.epochs, library.batch_size) == (30, 512)
 
 

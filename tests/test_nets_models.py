@@ -64,6 +64,27 @@ def test_snn_outputs_spike_at_init_so_the_loss_has_signal():
     assert ce < np.log(10) + 1.5, ce  # 3.4 here; at logit scale 1 it starts at 9.7: count gaps up to 15 dominate
 
 
+def test_snn_centered_output_init_leaves_no_output_neuron_silent():
+    """Centered output init: every output-weight column has the same small positive mean, so on MNIST-like
+    sparse inputs every output neuron spikes for some inputs at init, over many seeds; with plain Gaussian columns
+    some seed leaves one (nearly) silent, the case the centering is for."""
+    x = jnp.asarray(np.random.default_rng(0).random((512, 784)) * (np.random.default_rng(1).random((512, 784)) < 0.2),
+                    jnp.float32)
+    centered, gaussian = make_model("snn", 784, 10), make_model("snn", 784, 10, output_init="gaussian")
+    least = {"centered": [], "gaussian": []}
+    for seed in range(8):
+        key = jax.random.PRNGKey(seed)
+        pc, pg = centered.init(key), gaussian.init(key)
+        np.testing.assert_allclose(np.asarray(pc["w1"].mean(0)), centered.OUTPUT_MEAN, atol=1e-6)
+        np.testing.assert_array_equal(np.asarray(pc["w0"]), np.asarray(pg["w0"]))  # only the output layer differs
+        for name, model, p in (("centered", centered, pc), ("gaussian", gaussian, pg)):
+            least[name].append(float(np.asarray(model.decisions(p, x)["output_counts"]).mean(0).min()))
+    assert min(least["centered"]) > 0.5, least
+    assert min(least["gaussian"]) < 0.5 * min(least["centered"]), least
+    with pytest.raises(ValueError, match="output_init"):
+        make_model("snn", 4, 2, output_init="uniform")
+
+
 def test_int8_quantized_weights_and_logits():
     model = make_model("int8", 20, 5, hidden=(16, 16))
     p = _params(model)
