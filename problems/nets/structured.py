@@ -38,7 +38,7 @@ from problems.nets.models import cross_entropy, quantize, row_cross_entropy
 
 # Version of the candidate-scoring arithmetic. A change that moves candidate losses at rounding level (summation
 # order, which rows are rescored) bumps it: records carry it, and a run replays bit for bit only under the same one.
-# 2: row-sparse scoring of hidden-unit moves (int8, staircase, SNN).
+# 2: row-sparse scoring of hidden-unit moves (int8, staircase, MLP, SNN).
 SCORING_VERSION = 2
 
 
