@@ -151,6 +151,8 @@ def run(config: Config, seed: int, checkpoint_dir: Path | None = None) -> dict:
     data = resolve_dataset(config, seed)
     tc = train_config(config)
     metrics = train(tc, data, seed, checkpoint_dir=checkpoint_dir)
+    # the record keeps the first epoch's per-step losses (what `replay` compares); later epochs are in curve
+    metrics["step_losses"] = metrics["step_losses"][:len(metrics["step_losses"]) // len(metrics["curve"]["epoch"])]
     metrics["dataset"] = data.name
     metrics["n_train"] = int(len(data.x_train))
     metrics["n_features"] = int(data.n_features)
