@@ -72,6 +72,7 @@ def test_experiment_overrides_win():
     (nondiff_nets.Config, "epochs", -1, "epochs: must be an integer >= 1"),
     (nondiff_nets.Config, "dataset", "cifar", "dataset: unknown 'cifar'"),
     (nondiff_nets.Config, "max_train", 1.5, "max_train: must be an integer >= 0"),
+    (nondiff_nets.Config, "snn_output_init", "uniform", "snn_output_init: unknown 'uniform'"),
 ])
 def test_bad_values_name_the_field(cls, field, value, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[").replace(")", r"\)")):

@@ -303,12 +303,7 @@ class StructuredLoss:
             return jax.lax.switch(jnp.argmax(jnp.array([*(need <= c for c in tiers), True])), branches)
 
         chunk = min(self._chunk(plan, prep), n)
-        n_chunks = -(-n // chunk)
-        pad = n_chunks * chunk - n
-        items = [unit[order], cols[order], changed[order]]
-        items = [jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]).reshape(n_chunks, chunk, *a.shape[1:])
-                 for a in items]
-        losses = jax.lax.map(one_chunk, tuple(items)).reshape(-1)[:n]
+        losses = jax.lax.map(one_chunk, _in_chunks((unit[order], cols[order], changed[order]), chunk)).reshape(-1)[:n]
         return jnp.zeros((n,), losses.dtype).at[order].set(losses)
 
     def _unit_group_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
@@ -345,14 +340,9 @@ class StructuredLoss:
         fn = jax.vmap(lambda i, d: self._loss_one(plan, prep, i, d))
         n = local.shape[0]
         chunk = min(self._chunk(plan, prep), n)
-        n_chunks = -(-n // chunk)
-        pad = n_chunks * chunk - n
-        if n_chunks == 1:
+        if chunk == n:
             return fn(local, delta)
-        local = jnp.concatenate([local, jnp.zeros((pad,), local.dtype)]).reshape(n_chunks, chunk)
-        delta = jnp.concatenate([delta, jnp.zeros((pad, delta.shape[1]), delta.dtype)])
-        delta = delta.reshape(n_chunks, chunk, -1)
-        return jax.lax.map(lambda a: fn(*a), (local, delta)).reshape(-1)[:n]
+        return jax.lax.map(lambda a: fn(*a), _in_chunks((local, delta), chunk)).reshape(-1)[:n]
 
     def block_losses(self, space: SpaceState, coords: jax.Array, blocks: Blocks) -> jax.Array:
         """(N,) hard losses of the candidates `coords` with block `blocks.index[n]` moved by `blocks.delta[n]`.
@@ -392,6 +382,13 @@ class StructuredLoss:
             lambda item: jax.lax.switch(leaf_of[item[2]], branches, item).astype(jnp.float32),
             (blocks.index, blocks.delta, jnp.arange(n)),
         )
+
+
+def _in_chunks(arrays: tuple, chunk: int) -> tuple:
+    """`arrays` (one leading axis n) zero-padded to a multiple of `chunk`, reshaped to (n_chunks, chunk, ...)."""
+    pad = -arrays[0].shape[0] % chunk
+    return tuple(jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]).reshape(-1, chunk, *a.shape[1:])
+                 for a in arrays)
 
 
 def naive_losses(model, layout: Layout, space: SpaceState, coords: jax.Array, blocks: Blocks, x: jax.Array,
