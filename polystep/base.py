@@ -85,10 +85,10 @@ def map_batches(fn: Callable[[Any], Array], items: Any, chunk_size: int) -> Arra
     On several devices the candidate axis is split over all of them (`polystep.sharding`) and each device
     evaluates its share `chunk_size` at a time; on one device this is the plain chunked loop.
     """
-    return map_sharded(lambda local: _map_local_batches(fn, local, chunk_size), items)
+    return map_sharded(lambda local: map_local_batches(fn, local, chunk_size), items)
 
 
-def _map_local_batches(fn: Callable[[Any], Array], items: Any, chunk_size: int) -> Array:
+def map_local_batches(fn: Callable[[Any], Array], items: Any, chunk_size: int) -> Array:
     """`fn` over `items` on one device, `chunk_size` rows at a time (padding the last chunk)."""
     n = jax.tree_util.tree_leaves(items)[0].shape[0]
     chunk = int(max(1, min(chunk_size, n)))

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from polystep import Blocks
-from polystep.base import raise_if
+from polystep.base import map_local_batches, raise_if
 from polystep.subspace import Layout, SpaceState, lowrank_factors, to_params
 from problems.nets.models import cross_entropy, quantize, row_cross_entropy
 
@@ -302,8 +302,7 @@ class StructuredLoss:
             branches.append(lambda: jax.vmap(dense)(*item))
             return jax.lax.switch(jnp.argmax(jnp.array([*(need <= c for c in tiers), True])), branches)
 
-        chunk = min(self._chunk(plan, prep), n)
-        losses = jax.lax.map(one_chunk, _in_chunks((unit[order], cols[order], changed[order]), chunk)).reshape(-1)[:n]
+        losses = map_local_batches(one_chunk, (unit[order], cols[order], changed[order]), self._chunk(plan, prep))
         return jnp.zeros((n,), losses.dtype).at[order].set(losses)
 
     def _unit_group_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
@@ -338,11 +337,7 @@ class StructuredLoss:
     def _chunked_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
         """Losses of candidates that all move blocks of `plan`'s leaf, one by one in vmapped chunks."""
         fn = jax.vmap(lambda i, d: self._loss_one(plan, prep, i, d))
-        n = local.shape[0]
-        chunk = min(self._chunk(plan, prep), n)
-        if chunk == n:
-            return fn(local, delta)
-        return jax.lax.map(lambda a: fn(*a), _in_chunks((local, delta), chunk)).reshape(-1)[:n]
+        return map_local_batches(lambda a: fn(*a), (local, delta), self._chunk(plan, prep))
 
     def block_losses(self, space: SpaceState, coords: jax.Array, blocks: Blocks) -> jax.Array:
         """(N,) hard losses of the candidates `coords` with block `blocks.index[n]` moved by `blocks.delta[n]`.
@@ -382,13 +377,6 @@ class StructuredLoss:
             lambda item: jax.lax.switch(leaf_of[item[2]], branches, item).astype(jnp.float32),
             (blocks.index, blocks.delta, jnp.arange(n)),
         )
-
-
-def _in_chunks(arrays: tuple, chunk: int) -> tuple:
-    """`arrays` (one leading axis n) zero-padded to a multiple of `chunk`, reshaped to (n_chunks, chunk, ...)."""
-    pad = -arrays[0].shape[0] % chunk
-    return tuple(jnp.concatenate([a, jnp.zeros((pad, *a.shape[1:]), a.dtype)]).reshape(-1, chunk, *a.shape[1:])
-                 for a in arrays)
 
 
 def naive_losses(model, layout: Layout, space: SpaceState, coords: jax.Array, blocks: Blocks, x: jax.Array,
