@@ -302,11 +302,17 @@ _LABELLED = {"task", "optimizer", "preset", "dataset", "data_dir", "max_train", 
              "batch_size", "model_options"}
 
 
+# How a row label shows a field that a record made by older code does not carry.
+NOT_RECORDED = "(not recorded)"
+
+
 def _overrides(config: dict) -> dict:
-    """Fields of a record's config set away from the experiment's defaults (a tuning run), name -> value."""
+    """Fields of a record's config set away from the experiment's defaults (a tuning run), name -> value; a field
+    the record lacks (written before the field existed) counts as changed, so old and new runs never share a row."""
     defaults = dataclasses.asdict(Config())
-    return {k: v for k, v in sorted(config.items())
-            if k in defaults and k not in _LABELLED and v != defaults[k]}
+    changed = {k: v for k, v in config.items() if k in defaults and k not in _LABELLED and v != defaults[k]}
+    changed.update({k: NOT_RECORDED for k in defaults if k not in config and k not in _LABELLED})
+    return dict(sorted(changed.items()))
 
 
 def _is_protocol(rec: dict) -> bool:

@@ -106,7 +106,8 @@ def test_experiment_points_table_and_plot(tmp_path):
 def _fake_record(task, optimizer, seed, dataset, epochs, test, val, n_train=54000):
     curve = {"epoch": list(range(1, epochs + 1)), "val_accuracy": val}
     resolved = {"epochs": epochs, "schedule_epochs": 0, "batch_size": 512 if dataset == "mnist" else 32}
-    return {"config": {"task": task, "optimizer": optimizer, "preset": "full"}, "seed": seed,
+    config = {**dataclasses.asdict(nondiff_nets.Config()), "task": task, "optimizer": optimizer}
+    return {"config": config, "seed": seed,
             "metrics": {"test_accuracy": test, "curve": curve, "evaluations": 1_000_000 * epochs, "wall_s": 1.0,
                         "dataset": dataset, "n_train": n_train, "resolved_config": resolved}}
 
@@ -140,6 +141,11 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     assert nondiff_nets.goal_lines(records + [tuned]) == nondiff_nets.goal_lines(records)
     curves, _ = nondiff_nets._curves([tuned] + records, "snn")  # the panel shows the default-settings runs
     assert len(curves["polystep"]["val"]) == 3 and max(curves["polystep"]["val"][0]) == 95.0
+    older = _fake_record("snn", "polystep", 0, "mnist", 30, 0.94, val)
+    del older["config"]["snn_output_init"]  # written before the field existed: its own row, not a fourth seed
+    text = nondiff_nets.table(records + [older])
+    assert "snn_output_init=(not recorded)) | " in text.split("Other runs:")[1]
+    assert nondiff_nets.goal_lines(records + [older]) == nondiff_nets.goal_lines(records)
     only_tuned = nondiff_nets.goal_lines([tuned])  # the goal stays in view, with what ran instead
     assert len(only_tuned) == 1 and "no run with the current defaults yet (1 with other settings" in only_tuned[0]
     nondiff_nets.plot(records, tmp_path)
