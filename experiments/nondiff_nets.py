@@ -158,13 +158,13 @@ def run(config: Config, seed: int, checkpoint_dir: Path | None = None) -> dict:
     metrics["n_features"] = int(data.n_features)
     metrics["n_classes"] = int(data.n_classes)
     metrics["resolved_config"] = resolved_dict(tc)
-    metrics["library_versions"] = library_versions()
+    metrics["library_versions"] = library_versions(config.task)
     return metrics
 
 
-def library_versions() -> dict:
+def library_versions(task: str = "") -> dict:
     """Versions of what a run's numbers depend on (Python, JAX / jaxlib, NumPy, optax, the CPU / device, and the
-    candidate-scoring arithmetic of `problems.nets.structured`)."""
+    candidate-scoring arithmetic of `problems.nets.structured`: the version `task`'s losses last changed in)."""
     import platform
 
     import jax
@@ -172,11 +172,11 @@ def library_versions() -> dict:
     import numpy
     import optax
 
-    from problems.nets.structured import SCORING_VERSION
+    from problems.nets.structured import scoring_version
 
     return {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
             "numpy": numpy.__version__, "optax": optax.__version__, "machine": platform.machine(),
-            "device": str(jax.devices()[0].device_kind), "nets_scoring": SCORING_VERSION}
+            "device": str(jax.devices()[0].device_kind), "nets_scoring": scoring_version(task)}
 
 
 def replay_first_epoch(record: dict, data_dir: str | None = None) -> dict:
@@ -226,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [r for r in load_records(args.records) if not args.task or r["config"]["task"] == args.task]
     if not chosen:
         parser.error(f"records: no record{' of task ' + args.task if args.task else ''} in {args.records}")
-    current = library_versions()
     for rec in chosen:
+        current = library_versions(rec["config"]["task"])
         diffs = replay_differences(rec, replay_first_epoch(rec, args.data_dir))
         label = f"{rec['config']['task']}/{rec['config']['optimizer']} seed {rec['seed']}"
         made = rec["metrics"].get("library_versions", {})

@@ -276,11 +276,13 @@ def test_moe_expert_grouped_losses_equal_ungrouped_at_any_capacity(x64, monkeypa
                                atol=1e-12)
 
 
-def test_moe_expert_bias_blocks_equal_the_plain_resume(x64):
-    """A bias block of an expert's first layer moves several of its units at once: the rank-m update of the
-    expert's second layer (rows routed elsewhere untouched) equals the plain resume of the whole site."""
-    model, ev, plan, prep, local, delta = _moe_trunk_groups("e0_ba")
-    assert ev._bias_block(plan) and not ev._bias_block(ev.plans[ev.names.index("b0")])
+@pytest.mark.parametrize("leaf", ["e0_ba", "b0"])
+def test_moe_bias_blocks_equal_the_plain_resume(x64, leaf):
+    """A bias block of an expert's first layer (or of the trunk) moves several of its units at once: the rank-m
+    update of the expert's second layer, rows routed elsewhere untouched (of the gate and every expert's first
+    layer), equals the plain resume of the whole site."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups(leaf)
+    assert ev._bias_block(plan) and not ev._bias_block(ev.plans[ev.names.index("bg")])
     params, cache = prep["params"], prep["cache"]
     pre = cache[f"pre/{plan.site}"]
     fast = jax.vmap(lambda i, d: ev._bias_block_logits(plan, prep, i, d))(local, delta)
@@ -288,7 +290,38 @@ def test_moe_expert_bias_blocks_equal_the_plain_resume(x64):
     plain = plain(local, delta)
     np.testing.assert_allclose(np.asarray(fast), np.asarray(plain), rtol=1e-12, atol=1e-12)
     assert float(np.ptp(np.asarray(fast)[:, np.asarray(cache["route"][:, 0]) > 0])) > 1e-3  # the moves matter
+    if leaf == "b0":  # some moves re-route rows
+        routes = jax.vmap(lambda i, d: jnp.argmax(cache["pre/gate"] + (jax.nn.relu(pre + ev._delta(plan, prep, i, d))
+                                                                      - jax.nn.relu(pre)) @ params["wg"], -1))
+        assert bool(jnp.any(routes(local, delta) != jnp.argmax(cache["route"], -1)))
 
+
+
+@pytest.mark.parametrize("leaf", ["e0_wa", "e1_wb", "e1_ba", "e0_bb"])
+def test_moe_expert_moves_scored_on_their_rows_equal_every_row(x64, monkeypatch, leaf):
+    """An expert's moves scored on the rows routed to it (gathered into a capacity, padded with rows routed
+    elsewhere) equal scoring every row, whether the rows fit a capacity or take the all-rows branch; the moves do
+    change the loss."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups(leaf)
+    assert plan.site in model.routed_sites
+    routed = int(np.asarray(model.routed_rows(plan.site, prep["cache"])).sum())
+    assert 0 < routed < len(ev.y) - 1
+    every_row = np.asarray(ev._all_rows_losses(plan, prep, local, delta))
+    assert np.ptp(every_row) > 1e-4
+    for tiers in [StructuredLoss.ROUTED_TIERS, ((routed + 1) / len(ev.y),), ((routed - 1) / len(ev.y),)]:
+        monkeypatch.setattr(StructuredLoss, "ROUTED_TIERS", tiers)  # fits a default tier / fits tightly / none
+        np.testing.assert_allclose(np.asarray(ev.leaf_losses(plan, prep, local, delta)), every_row, rtol=1e-12,
+                                   atol=1e-12)
+    ev.row_sparse = False  # the switch that benchmarks use scores every row
+    np.testing.assert_array_equal(np.asarray(ev.leaf_losses(plan, prep, local, delta)), every_row)
+
+
+def test_moe_expert_without_rows_leaves_the_loss_unchanged(x64):
+    """An expert no row is routed to: its moves score the current loss (a plateau), without touching any row."""
+    model, ev, plan, prep, local, delta = _moe_trunk_groups("e2_wa")
+    assert not np.asarray(model.routed_rows(plan.site, prep["cache"])).any()
+    current = float(ev(prep["params"]))
+    np.testing.assert_allclose(np.asarray(ev.leaf_losses(plan, prep, local, delta)), current, rtol=1e-12)
 
 
 @pytest.mark.parametrize("task", ["snn", "int8", "staircase"])

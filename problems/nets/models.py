@@ -735,17 +735,40 @@ class HardMoE:
         y = jax.nn.relu(jnp.einsum("ekh,ehg->ekg", jax.nn.relu(pre_a), shared["wb"]) + shared["bb"][:, None])
         return jnp.einsum("ke,ekh->kh", jax.nn.one_hot(new_expert[r], self.experts, dtype=y.dtype), y)
 
-    # A bias block of an expert's first layer moves a few of its units at once (all rows by the same amounts): a
-    # rank-m update of the expert's second-layer pre-activation on its rows. (Trunk bias blocks flip and re-route
-    # too much for shared work to pay: they take the plain resume.)
+    @property
+    def routed_sites(self) -> tuple[str, ...]:
+        """Sites whose moves change only the rows routed to them: every layer of every expert."""
+        return tuple(f"e{e}{part}" for e in range(self.experts) for part in "ab")
+
+    def routed_rows(self, site: str, cache: dict) -> jax.Array:
+        """Rows (bool, (rows,)) routed to the expert of `site`: the only rows a move of that site can change."""
+        return cache["route"][:, int(site[1:-1])] > 0
+
+    def take_rows(self, cache: dict, rows: jax.Array) -> dict:
+        """The cache of the sub-batch `rows` (every entry is row-major)."""
+        return {key: value[rows] for key, value in cache.items()}
+
+    # A bias block moves a few units of one layer at once (all rows by the same amounts). Of an expert's first
+    # layer: a rank-m update of the expert's second-layer pre-activation on its rows. Of the trunk: rank-m updates
+    # of the gate scores and of every expert's first pre-activation (each expert's second layer then runs on every
+    # row: trunk bias blocks flip and re-route too much for more shared work to pay).
     @property
     def bias_block_sites(self) -> tuple[str, ...]:
-        """Sites whose bias-block moves `resume_bias_block` scores: the experts' first layers."""
-        return tuple(f"e{e}a" for e in range(self.experts))
+        """Sites whose bias-block moves `resume_bias_block` scores: the trunk and the experts' first layers."""
+        return ("l0", *(f"e{e}a" for e in range(self.experts)))
 
     def resume_bias_block(self, site: str, params: Params, cache: dict, units: jax.Array, cols: jax.Array) -> jax.Array:
-        """Hard logits when units `units` (m,) of expert site `site` change to pre-activation columns `cols`
-        (rows, m) (a unit may repeat only where its column keeps its cached value)."""
+        """Hard logits when units `units` (m,) of site `site` (the trunk or an expert's first layer) change to
+        pre-activation columns `cols` (rows, m) (a unit may repeat only where its column keeps its cached value)."""
+        if site == "l0":
+            c = jax.nn.relu(cols) - jax.nn.relu(cache["pre/l0"][:, units])  # (rows, m)
+            route = select(cache["pre/gate"] + c @ params["wg"][units], "hard")
+            y = jnp.zeros_like(cache["inp/l2"])
+            for e in range(self.experts):
+                pre_a = cache[f"pre/e{e}a"] + c @ params[f"e{e}_wa"][units]
+                y = y + route[:, e:e + 1] * jax.nn.relu(jax.nn.relu(pre_a) @ params[f"e{e}_wb"] + params[f"e{e}_bb"])
+            moved = jnp.any(c != 0, axis=-1) | jnp.any(route != cache["route"], axis=-1)
+            return jnp.where(moved[:, None], y, cache["inp/l2"]) @ params["w2"] + params["b2"]
         e = int(site[1:-1])
         chosen = cache["route"][:, e:e + 1] > 0
         c = jnp.where(chosen, jax.nn.relu(cols) - jax.nn.relu(cache[f"pre/{site}"][:, units]), 0.0)

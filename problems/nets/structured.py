@@ -19,12 +19,15 @@ are recomputed (`model.resume`):
   hidden layer) only the rows whose moved unit changes its output (`model.changed_rows`) are rescored, gathered
   with `model.take_rows`, and the others keep their cached cross-entropy terms;
 - bias leaf of a site a model lists in `bias_block_sites` (the MoE experts' first layers): the block's few units
-  change together, carried into the next layer by `model.resume_bias_block` as a rank-p update.
+  change together, carried into the next layer by `model.resume_bias_block` as a rank-p update;
+- any leaf of a site a model lists in `routed_sites` (the MoE experts' layers): its moves change only the rows
+  routed through the site (`model.routed_rows`), so its candidates are scored on those rows alone.
 The spiking model's time-invariant input current is part of the cached pre-activation of its first site.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import jax
@@ -39,7 +42,14 @@ from problems.nets.models import cross_entropy, quantize, row_cross_entropy
 # Version of the candidate-scoring arithmetic. A change that moves candidate losses at rounding level (summation
 # order, which rows are rescored) bumps it: records carry it, and a run replays bit for bit only under the same one.
 # 2: row-sparse scoring of hidden-unit moves (int8, staircase, MLP, SNN).
-SCORING_VERSION = 2
+# 3: the MoE's expert moves scored on the rows routed to their expert (the MoE only; other tasks stay at 2).
+SCORING_VERSION = 3
+_LAST_CHANGED = {"moe": 3}  # tasks whose scoring changed after version 2
+
+
+def scoring_version(task: str) -> int:
+    """The scoring version that `task`'s candidate losses last changed in (what its records carry)."""
+    return _LAST_CHANGED.get(task, 2)
 
 
 @dataclass(frozen=True)
@@ -259,7 +269,50 @@ class StructuredLoss:
 
     def leaf_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
         """Losses of candidates that all move blocks of `plan`'s leaf (local block indices), chunked, or grouped
-        by output unit where the model scores a unit's moves together (`unit_group_sites`)."""
+        by output unit where the model scores a unit's moves together (`unit_group_sites`), on the rows routed
+        through the site where the model says only those can change (`routed_sites`)."""
+        if self.row_sparse and plan.site in getattr(self.model, "routed_sites", ()):
+            return self._routed_losses(plan, prep, local, delta)
+        return self._all_rows_losses(plan, prep, local, delta)
+
+    # Row capacities of the routed path, as fractions of the batch (each is a compiled copy of the leaf's path).
+    ROUTED_TIERS = (1 / 8, 1 / 4, 3 / 8, 1 / 2, 3 / 4)
+
+    def _routed_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """Losses of a leaf whose moves change only the rows routed through its site (`model.routed_rows`: an
+        MoE expert's rows): the leaf's candidates are scored on those rows alone, gathered into the smallest
+        capacity that holds them (padded with rows routed elsewhere, whose logits the moves leave alone), and the
+        other rows keep their cached cross-entropy terms; more rows than every capacity: all rows (a real
+        branch). Exact up to rounding."""
+        cache, rows = prep["cache"], self.y.shape[0]
+        routed = self.model.routed_rows(plan.site, cache)
+        ce_rows = row_cross_entropy(cache["logits"], self.y)
+        base = jnp.mean(ce_rows)
+        pad = jnp.argmin(routed)  # a row routed elsewhere (one exists whenever a capacity below `rows` fits)
+        tiers = sorted({max(1, int(rows * f)) for f in self.ROUTED_TIERS if int(rows * f) < rows})
+
+        def restricted(capacity):
+            index = jnp.nonzero(routed, size=capacity, fill_value=rows)[0]
+            index = jnp.where(index < rows, index, pad)
+            sub = copy.copy(self)
+            sub.y = self.y[index]
+            losses = sub._all_rows_losses(plan, self._take_prep(prep, index), local, delta)
+            return base + (capacity * losses - jnp.sum(ce_rows[index])) / rows
+
+        branches = [lambda c=c: restricted(c) for c in tiers]
+        branches.append(lambda: self._all_rows_losses(plan, prep, local, delta))
+        count = jnp.sum(routed)
+        return jax.lax.switch(jnp.argmax(jnp.array([*(count <= c for c in tiers), True])), branches)
+
+    def _take_prep(self, prep: dict, index: jax.Array) -> dict:
+        """`prepare`'s output for the sub-batch `index`: the model's cache and the row-indexed `inp @ A` / `inp @ P`
+        of each leaf gathered, parameters and projections shared."""
+        extra = {name: {k: (v[index] if k in ("u", "U") else v) for k, v in ex.items()}
+                 for name, ex in prep["extra"].items()}
+        return {"params": prep["params"], "cache": self.model.take_rows(prep["cache"], index), "extra": extra}
+
+    def _all_rows_losses(self, plan: _LeafPlan, prep: dict, local: jax.Array, delta: jax.Array) -> jax.Array:
+        """`leaf_losses` scoring every row of the minibatch."""
         units = self.layout.leaves[plan.leaf].shape[-1]
         column_weight = plan.kind == "column" and plan.role == "weight"
         if column_weight and self.row_sparse and plan.site in getattr(self.model, "row_sparse_sites", ()):
