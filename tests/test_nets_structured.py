@@ -296,7 +296,6 @@ def test_moe_bias_blocks_equal_the_plain_resume(x64, leaf):
         assert bool(jnp.any(routes(local, delta) != jnp.argmax(cache["route"], -1)))
 
 
-
 @pytest.mark.parametrize("leaf", ["e1_ba", "e1_wb", pytest.param("e0_wa", marks=pytest.mark.slow),
                                   pytest.param("e0_bb", marks=pytest.mark.slow)])
 def test_moe_expert_moves_scored_on_their_rows_equal_every_row(x64, monkeypatch, leaf):
@@ -324,7 +323,6 @@ def test_moe_expert_without_rows_leaves_the_loss_unchanged(x64):
     assert not np.asarray(model.routed_rows(plan.site, prep["cache"])).any()
     current = float(ev(prep["params"]))
     np.testing.assert_allclose(np.asarray(ev.leaf_losses(plan, prep, local, delta)), current, rtol=1e-12)
-
 
 @pytest.mark.parametrize("task", ["snn", "int8", "staircase"])
 def test_row_sparse_losses_equal_the_dense_path_at_every_capacity(x64, monkeypatch, task):

@@ -588,22 +588,9 @@ class HardMoE:
             return cache["logits"].at[:, j].set(col)
         if site == "gate":
             return out(jnp.einsum("be,beh->bh", select(cache["pre/gate"].at[:, j].set(col), "hard"), cache["ys"]))
-        if site == "l0":
-            change = jax.nn.relu(col) - jax.nn.relu(cache["pre/l0"][:, j])
-            route = select(cache["pre/gate"] + change[:, None] * params["wg"][j][None, :], "hard")
-            y = jnp.zeros_like(cache["inp/l2"])
-            for e in range(self.experts):
-                pre_a = cache[f"pre/e{e}a"] + change[:, None] * params[f"e{e}_wa"][j][None, :]
-                y_e = jax.nn.relu(jax.nn.relu(pre_a) @ params[f"e{e}_wb"] + params[f"e{e}_bb"])
-                y = y + route[:, e:e + 1] * y_e
-            moved = (change != 0) | jnp.any(route != cache["route"], axis=-1)
-            return out(jnp.where(moved[:, None], y, cache["inp/l2"]))
-        e, part = int(site[1:-1]), site[-1]
-        chosen = cache["route"][:, e] > 0
-        if part == "a":
-            change = jax.nn.relu(col) - jax.nn.relu(cache[f"pre/e{e}a"][:, j])
-            pre_b = cache[f"pre/e{e}b"] + change[:, None] * params[f"e{e}_wb"][j][None, :]
-            return out(jnp.where(chosen[:, None], jax.nn.relu(pre_b), cache["inp/l2"]))
+        if site == "l0" or site.endswith("a"):  # the trunk or an expert's first layer: a block of one unit
+            return self.resume_bias_block(site, params, cache, jnp.reshape(j, (1,)), col[:, None])
+        chosen = cache["route"][:, int(site[1:-1])] > 0  # an expert's second layer: its output unit j
         old = cache["inp/l2"][:, j]
         new = jnp.where(chosen, jax.nn.relu(col), old)
         return cache["logits"] + (new - old)[:, None] * params["w2"][j][None, :]

@@ -39,11 +39,11 @@ from polystep.base import map_local_batches, raise_if
 from polystep.subspace import Layout, SpaceState, lowrank_factors, to_params
 from problems.nets.models import cross_entropy, quantize, row_cross_entropy
 
-# Version of the candidate-scoring arithmetic. A change that moves candidate losses at rounding level (summation
-# order, which rows are rescored) bumps it: records carry it, and a run replays bit for bit only under the same one.
-# 2: row-sparse scoring of hidden-unit moves (int8, staircase, MLP, SNN).
-# 3: the MoE's expert moves scored on the rows routed to their expert (the MoE only; other tasks stay at 2).
-SCORING_VERSION = 3
+# Versions of the candidate-scoring arithmetic. A change that moves candidate losses at rounding level (summation
+# order, which rows are rescored) gets a new version for the tasks it touches: records carry their task's, and a
+# run replays bit for bit only under the same one.
+# 2: row-sparse scoring of hidden-unit moves (int8, staircase, MLP, SNN); every task's version since.
+# 3: the MoE's expert moves scored on the rows routed to their expert (the MoE only).
 _LAST_CHANGED = {"moe": 3}  # tasks whose scoring changed after version 2
 
 
