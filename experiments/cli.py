@@ -17,6 +17,8 @@ from experiments.records import RECORDS_FILE, SET_ASIDE_OPTION, atomic_write_tex
 from experiments.report import find_records_root, report
 from experiments.runner import BACKENDS, DEFAULT_OUT, Point, SweepFailed, plan_sweep, run_experiment
 
+_REPO_ROOT = Path(__file__).resolve().parents[1]  # where an experiment's `docs` page lives (a source checkout)
+
 TOUR_OUT = DEFAULT_OUT / "tour"
 
 
@@ -142,6 +144,11 @@ def tour(out: Path, report_path: Path, only: list[str] | None = None) -> int:
         run_experiment(exp, quick=True, out=out)
         table, figures = report(exp, out)
         sections += [f"## {name}", "", exp.description, "", table, ""]
+        page = _REPO_ROOT / exp.docs if exp.docs else None
+        if page is not None and page.is_file():
+            rel = os.path.relpath(page, report_path.resolve().parent)
+            sections += [f"Full-size runs, their committed results and the commands that reproduce them: "
+                         f"[{exp.docs}]({rel}).", ""]
         for fig in figures:
             rel = os.path.relpath(fig, report_path.resolve().parent)
             sections.append(f"![{fig.stem}]({rel})")

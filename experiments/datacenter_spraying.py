@@ -478,6 +478,7 @@ def table(records: list[dict]) -> str:
 EXPERIMENT = Experiment(
     name="datacenter_spraying",
     description="Packet spraying vs singlepath + minimal flow splitting for collectives, leaf-spine fabrics",
+    docs="docs/datacenter.md",
     config_cls=DatacenterSprayingConfig,
     run=run,
     plot=plot,

@@ -240,6 +240,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
 EXPERIMENT = Experiment(
     name="maxsat_partial",
     description="Weighted partial MaxSAT on structured instances: feasible / optimal share against RC2",
+    docs="docs/maxsat.md",
     config_cls=MaxSATPartialConfig,
     run=run,
     plot=plot,

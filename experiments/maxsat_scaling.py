@@ -204,6 +204,7 @@ def table(records: list[dict]) -> str:
 EXPERIMENT = Experiment(
     name="maxsat_scaling",
     description="Random 3-SAT (alpha 4.27), n = 100 .. 1M: PolyStep vs OpenAI-ES / CMA-ES vs probSAT",
+    docs="docs/maxsat.md",
     config_cls=MaxSATScalingConfig,
     run=run,
     plot=plot,

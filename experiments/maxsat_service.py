@@ -415,6 +415,7 @@ def table(records: list[dict]) -> str:
 EXPERIMENT = Experiment(
     name="maxsat_service",
     description="MAX-SAT solver service: dispatch policies x arrival rate on a pool with measured solver profiles",
+    docs="docs/workloads.md",
     config_cls=MaxSatServiceConfig,
     run=run,
     plot=plot,

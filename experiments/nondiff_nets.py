@@ -511,6 +511,7 @@ QUICK_TASKS = "snn,int8,argmax,staircase,moe,tree,mlp"
 EXPERIMENT = Experiment(
     name="nondiff_nets",
     description="Forward-only training of hard-threshold / quantized / hard-routed nets vs ES and Adam",
+    docs="docs/nets.md",
     config_cls=Config,
     run=run,
     plot=plot,

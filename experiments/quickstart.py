@@ -239,6 +239,7 @@ def plot(records: list[dict], out_dir: Path) -> list[Path]:
 EXPERIMENT = Experiment(
     name="quickstart",
     description="PolyStep vs OpenAI-ES vs CMA-ES on 2-D/10-D Ackley and Rastrigin from distant random starts",
+    docs="docs/api.md",
     config_cls=QuickstartConfig,
     run=run,
     plot=plot,

@@ -22,8 +22,10 @@ class Experiment:
     `points(config)` expands a base config into the configs of a sweep (default: just the config);
     `quick` holds the field overrides of `--quick` (sizes that run in CI on 2 CPU cores); `presets` maps the
     values of a config field named `preset` to the field values that preset sets.
-    With `checkpoints=True`, `run` is called as `run(config, seed, checkpoint_dir=...)`: a directory (next to the
-    records) where the run saves its state to resume after a kill; the runner deletes it once the record is written.
+    `docs` names the page (relative to the repository root) with the full-size results and how to reproduce them;
+    the tour links it under the quick table. With `checkpoints=True`, `run` is called as
+    `run(config, seed, checkpoint_dir=...)`: a directory (next to the records) where the run saves its state to
+    resume after a kill; the runner deletes it once the record is written.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Experiment:
     quick_seeds: tuple[int, ...] = (0,)
     checkpoints: bool = False
     presets: dict[str, dict] = field(default_factory=dict)
+    docs: str = ""
 
     def make_config(self, quick: bool = False, overrides: dict | None = None) -> Any:
         """Default config with the quick overrides, then the chosen preset's values, then the user's overrides

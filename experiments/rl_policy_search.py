@@ -378,6 +378,7 @@ def cartpole_frames(physics, alive, n_frames: int = 8, ax_row=None):
 EXPERIMENT = Experiment(
     name="rl_policy_search",
     description="CartPole / Acrobot policies (float, int8, binary): PolyStep vs OpenAI-ES, CMA-ES, PPO, REINFORCE",
+    docs="docs/rl.md",
     config_cls=RLSearchConfig,
     run=run,
     plot=plot,

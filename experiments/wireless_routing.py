@@ -459,6 +459,7 @@ def plot_routes(record: dict, path: Path) -> Path:
 EXPERIMENT = Experiment(
     name="wireless_routing",
     description="Local routing on unit-disk graphs: baselines vs scorers trained forward-only on one graph",
+    docs="docs/wireless.md",
     config_cls=WirelessConfig,
     run=run,
     plot=plot,

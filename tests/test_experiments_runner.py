@@ -1,6 +1,8 @@
 """The experiment runner: records, resume after a kill, overrides, CLI errors, reports."""
 
+import dataclasses
 import json
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -117,6 +119,23 @@ def test_tour_writes_a_report_with_every_experiment(tmp_path, monkeypatch):
     text = report_path.read_text()
     assert "## toy" in text and "| size |" in text
     assert len(load_records(tmp_path / "results" / "toy" / "records.jsonl")) == 2  # quick seeds x 2 points
+
+
+def test_tour_links_each_experiments_full_size_page(tmp_path, monkeypatch):
+    documented = dataclasses.replace(TOY, docs="docs/nets.md")
+    missing = dataclasses.replace(TOY, name="toy2", docs="docs/no_such_page.md")
+    monkeypatch.setattr(registry, "_CACHE", {"toy": documented, "toy2": missing})
+    report_path = tmp_path / "REPORT.md"
+    assert cli.main(["tour", "--out", str(tmp_path / "results"), "--report", str(report_path)]) == 0
+    text = report_path.read_text()
+    link = os.path.relpath(cli._REPO_ROOT / "docs" / "nets.md", tmp_path)
+    assert f"[docs/nets.md]({link})" in text
+    assert "no_such_page" not in text  # a page that is not there (an installed package) is not linked
+
+
+def test_every_experiment_names_an_existing_docs_page():
+    for name, exp in registry.all_experiments().items():
+        assert exp.docs and (cli._REPO_ROOT / exp.docs).is_file(), name
 
 
 def test_two_stores_on_one_file_lose_no_record(tmp_path):
