@@ -1,6 +1,7 @@
 """Per-epoch checkpoints of nets training: a run killed with SIGKILL after its first checkpoint resumes to the
 uninterrupted run's record; committed records replay their first epoch."""
 
+import dataclasses
 import io
 import json
 import os
@@ -77,8 +78,11 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     data = load_dataset("digits", max_train=128)
     config = TrainConfig(**{**SMALL, "epochs": 1})
     train(config, data, 0, log=io.StringIO(), checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="belongs to another run"):
+    with pytest.raises(ValueError, match="belongs to another run .seed: checkpoint 0, this run 1"):
         train(config, data, 1, log=io.StringIO(), checkpoint_dir=tmp_path)
+    changed = dataclasses.replace(config, epsilon=config.epsilon / 2)  # e.g. a tuned default changed since
+    with pytest.raises(ValueError, match=f"epsilon: checkpoint {config.epsilon!r}, this run {config.epsilon / 2!r}"):
+        train(changed, data, 0, log=io.StringIO(), checkpoint_dir=tmp_path)
 
 
 def _newest_of_these_versions(records: list[dict]) -> dict | None:

@@ -6,6 +6,7 @@ reported test accuracy is the one at the epoch of best validation accuracy (neve
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import sys
 import time
@@ -249,11 +250,22 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _run_fields(config: TrainConfig, seed: int) -> dict[str, str]:
+    """The fields that identify a run, as text: what a checkpoint records to name a mismatch later."""
+    fields = {f.name: repr(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return {**fields, "seed": repr(seed)}
+
+
 def _check_resumable(meta: dict, config: TrainConfig, seed: int, directory: Path) -> None:
-    """A checkpoint written by another config or seed is refused, naming the directory."""
-    if meta.get("config") != repr(config) or meta.get("seed") != seed:
-        raise CheckpointError(f"{directory}: the checkpoint belongs to another run (config or seed differ); "
-                              "delete this directory to start the run over")
+    """A checkpoint written by another config or seed is refused, naming the directory and the differing fields."""
+    if meta.get("config") == repr(config) and meta.get("seed") == seed:
+        return
+    saved, now = meta.get("fields") or {}, _run_fields(config, seed)
+    differ = [f"{name}: checkpoint {saved.get(name, '(not recorded)')}, this run {value}"
+              for name, value in now.items() if name in saved and saved[name] != value]
+    detail = "; ".join(differ) if differ else "config or seed differ"
+    raise CheckpointError(f"{directory}: the checkpoint belongs to another run ({detail}); "
+                          "delete this directory to start the run over")
 
 
 def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpoint_dir: Path | None = None) -> dict:
@@ -335,7 +347,7 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
         if checkpoint_dir is not None:
             save_checkpoint(Path(checkpoint_dir), state, {
                 "epoch": epoch + 1, "curve": curve, "step_losses": step_losses, "step_time": step_time,
-                "config": repr(config), "seed": seed})
+                "config": repr(config), "seed": seed, "fields": _run_fields(config, seed)})
         print(f"  [{config.task}/{config.optimizer} seed {seed}] epoch {epoch + 1}/{config.epochs} "
               f"loss {curve['train_loss'][-1]:.4f} val {curve['val_accuracy'][-1]:.4f} "
               f"({curve['wall_s'][-1]:.1f}s)", file=log, flush=True)
