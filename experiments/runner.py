@@ -19,6 +19,7 @@ from typing import Any
 from experiments.records import Claim, RecordStore, config_dict, record_key
 from experiments.registry import Experiment
 from polystep.checkpoint import clear_checkpoint
+from polystep.validate import InputError
 
 DEFAULT_OUT = Path("results")
 BACKENDS = ("inprocess", "ray")
@@ -62,11 +63,18 @@ def checkpoint_path(out: Path, experiment: str, config: dict, seed: int) -> Path
     return Path(out).absolute() / experiment / "checkpoints" / record_key(config, seed)
 
 
+# Errors whose message says what is wrong with the user's input and where: reported without a traceback.
+INPUT_ERRORS = (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
 def execute_point(run, config: Any, seed: int, checkpoint_dir: Path | None) -> dict:
-    """Run one point and return {"ok", "metrics", "wall_s"} or {"ok": False, "error": traceback text}."""
+    """Run one point and return {"ok", "metrics", "wall_s"} or {"ok": False, "error": traceback text}; a bad
+    input (`INPUT_ERRORS`) gives its message alone and {"input_error": True}."""
     t0 = time.perf_counter()
     try:
         metrics = run(config, seed) if checkpoint_dir is None else run(config, seed, checkpoint_dir=checkpoint_dir)
+    except INPUT_ERRORS as err:
+        return {"ok": False, "error": str(err), "input_error": True}
     except Exception:
         return {"ok": False, "error": traceback.format_exc()}
     return {"ok": True, "metrics": metrics, "wall_s": time.perf_counter() - t0}
@@ -102,11 +110,14 @@ class Progress:
         elapsed = time.perf_counter() - self.started
         self._print(f"{point.label} seed={point.seed}: {_summary(metrics)} ({wall:.1f}s, {elapsed:.0f}s elapsed)")
 
-    def fail(self, point: Point, error: str) -> None:
+    def fail(self, point: Point, error: str, input_error: bool = False) -> None:
         self.running -= 1
         self.failed += 1
         self.failures.append((point, error))
-        self._print(f"{point.label} seed={point.seed}: FAILED\nconfig: {point.config_dict}\n{error.rstrip()}")
+        if input_error:
+            self._print(f"{point.label} seed={point.seed}: FAILED: {error.rstrip()}")
+        else:
+            self._print(f"{point.label} seed={point.seed}: FAILED\nconfig: {point.config_dict}\n{error.rstrip()}")
 
 
 def claim_point(store: RecordStore, point: Point, progress: Progress) -> Claim | None:
@@ -128,7 +139,7 @@ def record_point(store: RecordStore, point: Point, outcome: dict, claim: Claim, 
     """Write a finished point's record, then delete its checkpoint and release its claim."""
     if not outcome["ok"]:
         claim.release(done=False)
-        progress.fail(point, outcome["error"])
+        progress.fail(point, outcome["error"], outcome.get("input_error", False))
         return
     store.add(point.config_dict, point.seed, outcome["metrics"], outcome["wall_s"])
     if checkpoint_dir is not None:
@@ -185,8 +196,9 @@ def run_experiment(
                 raise
             if not outcome["ok"]:
                 claim.release(done=False)
-                progress.fail(point, outcome["error"])
-                raise SweepFailed(f"{experiment.name}: {point.label} seed={point.seed} failed; traceback above")
+                progress.fail(point, outcome["error"], outcome.get("input_error", False))
+                why = f": {outcome['error'].rstrip()}" if outcome.get("input_error") else "; traceback above"
+                raise SweepFailed(f"{experiment.name}: {point.label} seed={point.seed} failed{why}")
             record_point(store, point, outcome, claim, directory, progress)
     if progress.left_to_others:
         print(f"[{experiment.name}] {len(progress.left_to_others)} point(s) were being computed by another run; "
@@ -195,7 +207,7 @@ def run_experiment(
     if progress.failures:
         lines = [f"  {p.label} seed={p.seed}: {err.strip().splitlines()[-1]}" for p, err in progress.failures]
         raise SweepFailed(f"{experiment.name}: {len(progress.failures)} of {len(points)} points failed "
-                          "(tracebacks above); the others' records are written:\n" + "\n".join(lines))
+                          "(above); the others' records are written:\n" + "\n".join(lines))
     return store.records
 
 

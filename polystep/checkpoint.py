@@ -21,10 +21,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from polystep.validate import InputError
+
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "clear_checkpoint"]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A checkpoint exists but cannot be read or does not fit the run; the message names it and the way out."""
 
 

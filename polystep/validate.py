@@ -12,6 +12,11 @@ from collections.abc import Collection
 from typing import Any
 
 
+class InputError(ValueError):
+    """Bad input from a user (a data file, an instance file, a checkpoint of another run): the message names what
+    and where, so runners print it without a traceback."""
+
+
 def fail(field: str, message: str) -> None:
     """Raise the ValueError every check raises: `field: message`."""
     raise ValueError(f"{field}: {message}")

@@ -1,6 +1,7 @@
 """The experiment runner: records, resume after a kill, overrides, CLI errors, reports."""
 
 import dataclasses
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from experiments import cli, registry
 from experiments.overrides import parse_overrides
 from experiments.records import RecordStore, atomic_write_text, load_records
 from experiments.registry import Experiment
-from experiments.runner import run_experiment
+from experiments.runner import SweepFailed, run_experiment
+from problems.nets.data import DataFileError
 
 CALLS = []
 
@@ -158,7 +160,8 @@ import jax
 import jax.numpy as jnp
 
 from experiments.registry import Experiment
-from experiments.runner import run_experiment
+from experiments.runner import SweepFailed, run_experiment
+from problems.nets.data import DataFileError
 from polystep.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -250,6 +253,31 @@ def test_a_bad_sweep_point_fails_before_any_point_runs(tmp_path, monkeypatch, ca
     assert capsys.readouterr().err.strip() == "error: size: must be >= 0, got -1"
     assert cli.main(["run", "checked", "--out", str(tmp_path), "--dry-run"]) == 0
     assert "2 points, 0 done, 2 to run" in capsys.readouterr().out and calls == []
+
+
+def _reads_a_missing_file(config, seed):
+    if config.size == 2:
+        raise DataFileError("/data/mnist/train-images-idx3-ubyte.gz: missing; download it into /data/mnist")
+    if config.size == 3:
+        open("/no/such/instance.wcnf")  # noqa: SIM115 - the OSError is the point
+    return {"value": config.size}
+
+
+@pytest.mark.parametrize("size, message", [
+    (2, "/data/mnist/train-images-idx3-ubyte.gz: missing; download it into /data/mnist"),
+    (3, "[Errno 2] No such file or directory: '/no/such/instance.wcnf'")])
+def test_a_bad_input_file_fails_its_point_with_the_message_and_no_traceback(tmp_path, monkeypatch, capsys, size,
+                                                                              message):
+    reading = Experiment(name="reading", description="", config_cls=ToyConfig, run=_reads_a_missing_file)
+    log = io.StringIO()
+    with pytest.raises(SweepFailed, match="reading: config seed=0 failed: ") as failed:
+        run_experiment(reading, overrides={"size": size}, seeds=(0,), out=tmp_path, log=log)
+    assert str(failed.value) == f"reading: config seed=0 failed: {message}"
+    assert "Traceback" not in log.getvalue() and "config:" not in log.getvalue()
+    assert log.getvalue().endswith(f"] config seed=0: FAILED: {message}\n")
+    monkeypatch.setattr(registry, "_CACHE", {"reading": reading})  # the CLI prints the one line
+    assert cli.main(["run", "reading", "--out", str(tmp_path), "--set", f"size={size}", "--seeds", "0"]) == 1
+    assert capsys.readouterr().err.strip() == f"error: reading: config seed=0 failed: {message}"
 
 
 def test_report_after_tour_reads_the_tour_records_and_says_where(tmp_path, monkeypatch, capsys):

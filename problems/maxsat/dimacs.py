@@ -19,7 +19,12 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from polystep.validate import InputError
 from problems.maxsat.formula import Formula
+
+
+class InstanceFileError(InputError):
+    """An instance file that cannot be read or parsed; the message names the file and, where known, the line."""
 
 FORMATS = ("mse22", "legacy", "cnf")
 _INT64_MAX = np.iinfo(np.int64).max
@@ -266,19 +271,21 @@ def _parse_header(text: str, where: str) -> tuple[str, int, int, int]:
     if len(parts) < 4 or parts[0] != "p" or parts[1] not in ("cnf", "wcnf") or (
         parts[1] == "cnf" and len(parts) != 4
     ) or (parts[1] == "wcnf" and len(parts) > 5):
-        raise ValueError(f"{where}: malformed p-line {text.strip()!r}; expected 'p cnf N M' or 'p wcnf N M [TOP]'")
+        raise InstanceFileError(f"{where}: malformed p-line {text.strip()!r}; "
+                               "expected 'p cnf N M' or 'p wcnf N M [TOP]'")
     for x in parts[2:]:
         if x.startswith("-") and _COUNT.fullmatch(x[1:]):
-            raise ValueError(f"{where}: negative count in p-line {text.strip()!r}")
+            raise InstanceFileError(f"{where}: negative count in p-line {text.strip()!r}")
         if not _COUNT.fullmatch(x):
-            raise ValueError(f"{where}: non-integer count {x!r} in p-line {text.strip()!r} (plain digits 0-9 only)")
+            raise InstanceFileError(f"{where}: non-integer count {x!r} in p-line {text.strip()!r} "
+                                   "(plain digits 0-9 only)")
     nums = [int(x) for x in parts[2:]]
     if nums[0] > _MAX_VARS:
-        raise ValueError(f"{where}: variable count {nums[0]} in p-line is beyond {_MAX_VARS}")
+        raise InstanceFileError(f"{where}: variable count {nums[0]} in p-line is beyond {_MAX_VARS}")
     if any(x > _INT64_MAX for x in nums[1:]):
-        raise ValueError(f"{where}: count in p-line {text.strip()!r} does not fit in 64 bits (max 2^63 - 1)")
+        raise InstanceFileError(f"{where}: count in p-line {text.strip()!r} does not fit in 64 bits (max 2^63 - 1)")
     if len(nums) == 3 and nums[2] < 1:
-        raise ValueError(f"{where}: top must be >= 1 in p-line {text.strip()!r}")
+        raise InstanceFileError(f"{where}: top must be >= 1 in p-line {text.strip()!r}")
     top = nums[2] if len(nums) == 3 else -1
     return parts[1], nums[0], nums[1], top
 
@@ -292,7 +299,7 @@ def parse_bytes(data: bytes, name: str = "<bytes>", n_vars: int | None = None) -
     buf = np.frombuffer(data, dtype=np.uint8)
     values, kinds, lines, ntok, err, line, p_start, p_end, p_line = _tokenize(buf)
     if err != _OK:
-        raise ValueError(f"{name}:{line}: {_MESSAGES[err]}")
+        raise InstanceFileError(f"{name}:{line}: {_MESSAGES[err]}")
     if p_start >= 0:
         header = bytes(buf[p_start:p_end]).decode("ascii", errors="replace")
         kind, n_declared, m_declared, top = _parse_header(header, f"{name}:{p_line}")
@@ -303,7 +310,7 @@ def parse_bytes(data: bytes, name: str = "<bytes>", n_vars: int | None = None) -
         values, kinds, lines, ntok, mode, top, n_declared
     )
     if err != _OK:
-        raise ValueError(f"{name}:{line}: {_MESSAGES[err]}")
+        raise InstanceFileError(f"{name}:{line}: {_MESSAGES[err]}")
     if m_declared >= 0 and m_declared != m:
         warnings.warn(f"{name}: header declares {m_declared} clauses, the body has {m}", stacklevel=3)
     lengths = lengths[:m]
@@ -331,12 +338,12 @@ def read_bytes(path: str | os.PathLike) -> bytes:
         with _open(path, "rb") as handle:
             return handle.read()
     except (gzip.BadGzipFile, EOFError, zlib.error, lzma.LZMAError) as err:
-        raise ValueError(f"{path}: cannot decompress ({path.suffix} file truncated or not in that format): "
-                         f"{err}") from None
+        raise InstanceFileError(f"{path}: cannot decompress ({path.suffix} file truncated or not in that format): "
+                                f"{err}") from None
     except OSError as err:
         if isinstance(err, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
-        raise ValueError(f"{path}: cannot read ({err})") from None
+        raise InstanceFileError(f"{path}: cannot read ({err})") from None
 
 
 def to_bytes(formula: Formula, format: str = "mse22") -> bytes:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from polystep.validate import InputError
+
 DATASETS = ("digits", "mnist", "fashion_mnist", "mnist_fashion")
 
 _FILES = {
@@ -67,7 +69,7 @@ class Dataset:
         return int(self.x_train.shape[1])
 
 
-class DataFileError(ValueError):
+class DataFileError(InputError):
     """A dataset file is missing or corrupt; the message names the file and how to get it."""
 
 
