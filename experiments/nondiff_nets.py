@@ -379,6 +379,10 @@ def table(records: list[dict]) -> str:
     if goals:
         lines += ["", "PolyStep against the goals (full protocol, mean over seeds 0-2, test at the best-validation "
                       "epoch):", ""] + goals
+    routing = routing_lines(headline)
+    if routing:
+        lines += ["", "Hard MoE routing: share of the validation images the hard gate sends to each expert after the "
+                      "last epoch (a collapsed gate sends nearly all to one):", ""] + routing
     if others:
         if headline:
             lines += ["", "Other runs: other settings (named in the row), shorter schedules (tuning on the "
@@ -386,6 +390,17 @@ def table(records: list[dict]) -> str:
         lines += _grid(others) + ["", ("" if headline else note + " ")
                                   + "A digits row is a quick run (8x8 images, 64 inputs), not the MNIST protocol."]
     return "\n".join(lines).strip("\n")
+
+
+def routing_lines(records: list[dict]) -> list[str]:
+    """One line per record that measured its expert load (the hard MoE): optimizer, seed, share per expert."""
+    out = []
+    for r in sorted((r for r in records if "expert_load_val" in r["metrics"]),
+                    key=lambda r: (r["config"]["optimizer"], r["seed"])):
+        shares = " / ".join(f"{100 * v:.1f}" for v in r["metrics"]["expert_load_val"])
+        out.append(f"- {dict(COLUMNS).get(r['config']['optimizer'], r['config']['optimizer'])}, seed {r['seed']}: "
+                   f"{shares} %")
+    return out
 
 
 def first_reach(rec: dict, threshold: float) -> float | None:

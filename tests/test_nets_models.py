@@ -130,6 +130,8 @@ def test_moe_experts_and_logits():
                   for i, e in enumerate(expert)])
     np.testing.assert_array_equal(np.asarray(model.decisions(p, jnp.asarray(X))["expert"]), expert)
     np.testing.assert_allclose(np.asarray(model.apply(p, jnp.asarray(X))), y @ q["w2"] + q["b2"], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(model.expert_load(p, jnp.asarray(X))),
+                               np.bincount(expert, minlength=3) / len(X), atol=1e-7)
 
 
 def test_tree_leaves_by_explicit_descent():

@@ -18,3 +18,6 @@ def test_quick_polystep_learns(task):
     metrics = nondiff_nets.run(config, 0)
     assert metrics["dataset"] == "digits" and metrics["n_features"] == 64
     assert metrics["test_accuracy"] >= QUICK_THRESHOLDS[task], metrics["curve"]["val_accuracy"]
+    if task == "moe":  # where the hard gate routes validation images at the end, shares of the rows
+        load = metrics["expert_load_val"]
+        assert len(load) == 4 and abs(sum(load) - 1.0) < 1e-5 and min(load) >= 0.0

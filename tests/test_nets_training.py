@@ -151,6 +151,20 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     nondiff_nets.plot(records, tmp_path)
 
 
+def test_table_shows_the_hard_moe_routing_of_full_protocol_runs():
+    runs = [_fake_record("moe", opt, 0, "mnist", 30, 0.97, [0.96] * 30) for opt in ("polystep", "adam_ste")]
+    runs[0]["metrics"]["expert_load_val"] = [0.994, 0.001, 0.003, 0.002]
+    runs[1]["metrics"]["expert_load_val"] = [0.25, 0.3, 0.2, 0.25]
+    quick = _fake_record("moe", "polystep", 0, "digits", 6, 0.9, [0.9] * 6, n_train=1079)
+    quick["metrics"]["expert_load_val"] = [1.0, 0.0, 0.0, 0.0]
+    text = nondiff_nets.table(runs + [quick])
+    routing = text.split("Hard MoE routing")[1].split("Other runs:")[0]
+    assert "- PolyStep, seed 0: 99.4 / 0.1 / 0.3 / 0.2 %" in routing
+    assert "- Adam (STE), seed 0: 25.0 / 30.0 / 20.0 / 25.0 %" in routing
+    assert "100.0 / 0.0" not in text  # quick runs are not part of it
+    assert "Hard MoE routing" not in nondiff_nets.table([quick])
+
+
 FULL_TARGETS = {"snn": 0.92, "int8": 0.965, "staircase": 0.925}
 
 

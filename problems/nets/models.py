@@ -552,6 +552,10 @@ class HardMoE:
         _check_mode(mode)
         return self._forward(params, x, mode, {})
 
+    def expert_load(self, params: Params, x: jax.Array) -> jax.Array:
+        """Share of the rows of `x` the hard gate sends to each expert (experts,): a collapsed gate puts 1 on one."""
+        return jnp.bincount(self.decisions(params, x)["expert"], length=self.experts) / x.shape[0]
+
     def cache(self, params: Params, x: jax.Array) -> dict:
         """Hard forward recording every site's input and pre-activation, routes and expert outputs."""
         rec = {}

@@ -370,4 +370,7 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     }
     if mode == "smooth":
         metrics["smooth_test_accuracy"] = curve["smooth_test_accuracy"][best]
+    if hasattr(model, "expert_load"):  # where the hard gate routes the validation images after the last epoch
+        load = model.expert_load(get_params(state), jnp.asarray(data.x_val))
+        metrics["expert_load_val"] = [round(float(v), 6) for v in load]
     return metrics
