@@ -16,7 +16,7 @@ import pytest
 from experiments import nondiff_nets
 from experiments.records import load_records
 from problems.nets.data import load_dataset
-from problems.nets.training import TrainConfig, train
+from problems.nets.training import TrainConfig, _check_resumable, _run_fields, train
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDS = ROOT / "docs" / "results" / "nondiff_nets" / "records.jsonl"
@@ -83,6 +83,48 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     changed = dataclasses.replace(config, epsilon=config.epsilon / 2)  # e.g. a tuned default changed since
     with pytest.raises(ValueError, match=f"epsilon: checkpoint {config.epsilon!r}, this run {config.epsilon / 2!r}"):
         train(changed, data, 0, log=io.StringIO(), checkpoint_dir=tmp_path)
+
+
+class _InterruptAfterFirstEpoch(io.StringIO):
+    """A log that raises once epoch 1's line is printed (its checkpoint is saved by then): an interrupted run."""
+
+    def write(self, text):
+        if "epoch 1/" in text:
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_weight_average_leaves_the_iterate_alone_and_resumes_exactly(tmp_path):
+    """weight_ema: the iterate trains exactly as without it (raw accuracies = the plain run's), the reported ones
+    are the moving average's, and an interrupted run resumes (average included) to the uninterrupted record."""
+    data = load_dataset("digits", max_train=256)
+    config = TrainConfig(**{**SMALL, "epochs": 2, "weight_ema": 0.0})
+    averaged_config = dataclasses.replace(config, weight_ema=0.9)
+    plain = train(config, data, 0, log=io.StringIO())
+    whole = train(averaged_config, data, 0, log=io.StringIO())
+    curve = whole["curve"]
+    assert curve["raw_val_accuracy"] == plain["curve"]["val_accuracy"]
+    assert curve["raw_test_accuracy"] == plain["curve"]["test_accuracy"]
+    assert curve["train_loss"] == plain["curve"]["train_loss"]
+    assert curve["val_accuracy"] != curve["raw_val_accuracy"]  # 0.9 averages over about ten steps
+    with pytest.raises(KeyboardInterrupt):
+        train(averaged_config, data, 0, log=_InterruptAfterFirstEpoch(), checkpoint_dir=tmp_path)
+    log = io.StringIO()
+    resumed = train(averaged_config, data, 0, log=log, checkpoint_dir=tmp_path)
+    assert "resumed after epoch 1" in log.getvalue()
+    assert _without_wall(resumed) == _without_wall(whole)
+    tiny = train(dataclasses.replace(config, weight_ema=1e-9), data, 0, log=io.StringIO())
+    assert tiny["curve"]["val_accuracy"] == tiny["curve"]["raw_val_accuracy"]  # no averaging: the last iterate
+
+
+def test_a_checkpoint_from_before_a_field_existed_resumes_only_runs_that_match_it(tmp_path):
+    config = TrainConfig(**{**SMALL, "weight_ema": 0.0})
+    fields = _run_fields(config, 0)
+    del fields["weight_ema"]  # what a checkpoint written before the field existed names
+    meta = {"config": "(older repr)", "seed": 0, "fields": fields}
+    _check_resumable(meta, config, 0, tmp_path)  # weight_ema 0: what every run did then
+    with pytest.raises(ValueError, match="weight_ema: checkpoint 0.0, this run 0.99"):
+        _check_resumable(meta, dataclasses.replace(config, weight_ema=0.99), 0, tmp_path)
 
 
 def _newest_of_these_versions(records: list[dict]) -> dict | None:

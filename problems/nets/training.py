@@ -65,6 +65,7 @@ class TrainConfig:
     momentum: float | None = None
     weight_momentum: float | None = None  # heavy ball on the weights across absorbs (survives fresh bases)
     adaptive_radius: bool | None = None  # grow a block's radius while its probes all see one loss (plateaus)
+    weight_ema: float | None = None  # > 0: val / test accuracy of a moving average of the weights (Polyak averaging)
     structured: bool = True
     chunk_floats: int = 1 << 21
     # evolution strategies / SPSA (published settings)
@@ -119,6 +120,7 @@ def validate_train_config(c: TrainConfig) -> None:
     check_real(c.momentum, "momentum", 0, 1, hi_open=True)
     check_real(c.weight_momentum, "weight_momentum", 0, 1, hi_open=True)
     check_bool(c.adaptive_radius, "adaptive_radius")
+    check_real(c.weight_ema, "weight_ema", 0, 1, hi_open=True)
     check_bool(c.structured, "structured")
     check_int(c.chunk_floats, "chunk_floats", 1)
     check_int(c.es_population, "es_population", 2)
@@ -256,11 +258,22 @@ def _run_fields(config: TrainConfig, seed: int) -> dict[str, str]:
     return {**fields, "seed": repr(seed)}
 
 
+# Fields added after checkpoints were first written, with the value that reproduces what runs did before them:
+# a checkpoint that does not name such a field resumes a run that has that value.
+_FIELDS_BEFORE_THEY_EXISTED = {"weight_ema": repr(0.0)}
+
+
 def _check_resumable(meta: dict, config: TrainConfig, seed: int, directory: Path) -> None:
     """A checkpoint written by another config or seed is refused, naming the directory and the differing fields."""
-    if meta.get("config") == repr(config) and meta.get("seed") == seed:
-        return
-    saved, now = meta.get("fields") or {}, _run_fields(config, seed)
+    saved, now = meta.get("fields"), _run_fields(config, seed)
+    if saved is None:  # written before checkpoints named their fields
+        if meta.get("config") == repr(config) and meta.get("seed") == seed:
+            return
+        saved = {}
+    else:
+        saved = {**{k: v for k, v in _FIELDS_BEFORE_THEY_EXISTED.items() if k in now}, **saved}
+        if saved == now:
+            return
     differ = [f"{name}: checkpoint {saved.get(name, '(not recorded)')}, this run {value}"
               for name, value in now.items() if name in saved and saved[name] != value]
     detail = "; ".join(differ) if differ else "config or seed differ"
@@ -301,6 +314,12 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
         proj = jax.tree_util.tree_leaves(getattr(getattr(state, "space", None), "proj", ()))
         projection_checksum = float(sum(jnp.abs(p).sum() for p in proj)) if proj else 0.0
     step_fn, hard_loss, score, smooth_score = fns.step, fns.hard_loss, fns.score, fns.smooth_score
+    # PolyStep with weight_ema: accuracies (and the epoch choice) are those of a debiased moving average of the
+    # weights; the iterate's own are kept as raw_val_accuracy / raw_test_accuracy.
+    averaging = config.optimizer == "polystep" and config.weight_ema > 0
+    average = optax.ema(config.weight_ema, debias=True)
+    fold_in = jax.jit(average.update)  # (weights, state) -> (debiased average so far, state)
+    ema_state = average.init(get_params(state)) if averaging else None
 
     def acc(p, x, y, fn=score):
         parts = [float(fn(p, jnp.asarray(x[i:i + 2000]), jnp.asarray(y[i:i + 2000]))) * len(x[i:i + 2000])
@@ -311,13 +330,17 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     step_losses = []
     if mode == "smooth":
         curve["smooth_test_accuracy"] = []
+    if averaging:
+        curve["raw_val_accuracy"], curve["raw_test_accuracy"] = [], []
     started = time.perf_counter()
     step_time = 0.0
     first_epoch = 0
     if checkpoint_dir is not None:
-        saved = load_checkpoint(Path(checkpoint_dir), state)
+        saved = load_checkpoint(Path(checkpoint_dir), (state, ema_state) if averaging else state)
         if saved is not None:
             state, meta = saved
+            if averaging:
+                state, ema_state = state
             _check_resumable(meta, config, seed, Path(checkpoint_dir))
             first_epoch, curve, step_losses = meta["epoch"], meta["curve"], meta["step_losses"]
             step_time = meta["step_time"]
@@ -335,8 +358,14 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
             if epoch or b:  # first step includes compilation
                 step_time += time.perf_counter() - t0
             losses.append(float(hard_loss(get_params(state), x, y)))
+            if averaging:
+                averaged, ema_state = fold_in(get_params(state), ema_state)
         step_losses.extend(losses)
         p = get_params(state)
+        if averaging:
+            curve["raw_val_accuracy"].append(acc(p, data.x_val, data.y_val))
+            curve["raw_test_accuracy"].append(acc(p, data.x_test, data.y_test))
+            p = averaged
         curve["epoch"].append(epoch + 1)
         curve["train_loss"].append(float(np.mean(losses)))
         curve["val_accuracy"].append(acc(p, data.x_val, data.y_val))
@@ -345,7 +374,7 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
         if mode == "smooth":
             curve["smooth_test_accuracy"].append(acc(p, data.x_test, data.y_test, smooth_score))
         if checkpoint_dir is not None:
-            save_checkpoint(Path(checkpoint_dir), state, {
+            save_checkpoint(Path(checkpoint_dir), (state, ema_state) if averaging else state, {
                 "epoch": epoch + 1, "curve": curve, "step_losses": step_losses, "step_time": step_time,
                 "config": repr(config), "seed": seed, "fields": _run_fields(config, seed)})
         print(f"  [{config.task}/{config.optimizer} seed {seed}] epoch {epoch + 1}/{config.epochs} "
@@ -371,6 +400,6 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     if mode == "smooth":
         metrics["smooth_test_accuracy"] = curve["smooth_test_accuracy"][best]
     if hasattr(model, "expert_load"):  # where the hard gate routes the validation images after the last epoch
-        load = model.expert_load(get_params(state), jnp.asarray(data.x_val))
+        load = model.expert_load(averaged if averaging else get_params(state), jnp.asarray(data.x_val))
         metrics["expert_load_val"] = [round(float(v), 6) for v in load]
     return metrics
