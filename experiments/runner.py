@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.records import Claim, RecordStore, config_dict, record_key
+from experiments.records import Claim, RecordStore, config_dict, record_key, versions
 from experiments.registry import Experiment
 from polystep.checkpoint import clear_checkpoint
 from polystep.validate import InputError
@@ -170,6 +170,7 @@ def run_experiment(
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers: must be an integer >= 1, got {workers!r}")
     points = plan_sweep(experiment, quick=quick, seeds=seeds, overrides=overrides)
+    versions()  # records name the commit this process loaded, even if the checkout moves during a long sweep
     store = RecordStore(out, experiment.name, set_aside_damaged=set_aside_damaged)
     for tmp in store.removed_temporaries:
         print(f"[{experiment.name}] removed {tmp.name}, left by a killed writer", file=log)
