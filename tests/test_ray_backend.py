@@ -71,7 +71,9 @@ def killed_then_rerun(tmp_path_factory):
     """One sweep (2 workers, one failing config) whose driver is killed with SIGKILL after two records, then rerun
     to the end. One scenario for all checks, as each Ray start costs seconds."""
     tmp_path = tmp_path_factory.mktemp("ray")
-    command, env = _driver(tmp_path, "--set", "sizes=1,13,2,3,4,5", "--set", "pause=0.5", "--seeds", "0")
+    # 1.5 s per point: long enough that the second worker is up before the first has taken every point, on a
+    # loaded 2-core machine too
+    command, env = _driver(tmp_path, "--set", "sizes=1,13,2,3,4,5", "--set", "pause=1.5", "--seeds", "0")
     records_path = tmp_path / "results" / "sleepy" / "records.jsonl"
     driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
