@@ -318,8 +318,14 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     # weights; the iterate's own are kept as raw_val_accuracy / raw_test_accuracy.
     averaging = config.optimizer == "polystep" and config.weight_ema > 0
     average = optax.ema(config.weight_ema, debias=True)
-    fold_in = jax.jit(average.update)  # (weights, state) -> (debiased average so far, state)
+    fold_in = jax.jit(lambda p, s: average.update(p, s)[1])
     ema_state = average.init(get_params(state)) if averaging else None
+
+    def evaluated_params(st, ema):
+        """The weights that val / test accuracy score: the iterate, or with averaging its debiased average."""
+        if not averaging:
+            return get_params(st)
+        return jax.tree_util.tree_map(lambda m: m / (1 - config.weight_ema ** ema.count), ema.ema)
 
     def acc(p, x, y, fn=score):
         parts = [float(fn(p, jnp.asarray(x[i:i + 2000]), jnp.asarray(y[i:i + 2000]))) * len(x[i:i + 2000])
@@ -359,13 +365,12 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
                 step_time += time.perf_counter() - t0
             losses.append(float(hard_loss(get_params(state), x, y)))
             if averaging:
-                averaged, ema_state = fold_in(get_params(state), ema_state)
+                ema_state = fold_in(get_params(state), ema_state)
         step_losses.extend(losses)
-        p = get_params(state)
+        p = evaluated_params(state, ema_state)
         if averaging:
-            curve["raw_val_accuracy"].append(acc(p, data.x_val, data.y_val))
-            curve["raw_test_accuracy"].append(acc(p, data.x_test, data.y_test))
-            p = averaged
+            curve["raw_val_accuracy"].append(acc(get_params(state), data.x_val, data.y_val))
+            curve["raw_test_accuracy"].append(acc(get_params(state), data.x_test, data.y_test))
         curve["epoch"].append(epoch + 1)
         curve["train_loss"].append(float(np.mean(losses)))
         curve["val_accuracy"].append(acc(p, data.x_val, data.y_val))
@@ -400,6 +405,6 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     if mode == "smooth":
         metrics["smooth_test_accuracy"] = curve["smooth_test_accuracy"][best]
     if hasattr(model, "expert_load"):  # where the hard gate routes the validation images after the last epoch
-        load = model.expert_load(averaged if averaging else get_params(state), jnp.asarray(data.x_val))
+        load = model.expert_load(evaluated_params(state, ema_state), jnp.asarray(data.x_val))
         metrics["expert_load_val"] = [round(float(v), 6) for v in load]
     return metrics
