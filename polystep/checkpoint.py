@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +111,13 @@ def save_checkpoint(directory: Path, state: Any, meta: dict) -> None:
 
 
 def load_checkpoint(directory: Path, template: Any, fingerprint: str | None = None,
-                    owner: str = "run") -> tuple[Any, dict] | None:
+                    owner: str = "run", check_meta: Callable[[dict], None] | None = None) -> tuple[Any, dict] | None:
     """The latest (state, meta) in `directory`, shaped like `template`; None when there is none.
 
     Raises CheckpointError (a ValueError) naming the directory when the checkpoint is damaged or was written by
     a run whose state has another structure, shape or dtype, or, with `fingerprint`, when its meta's
-    "fingerprint" differs (another `owner`: run, search, ...).
+    "fingerprint" differs (another `owner`: run, search, ...). `check_meta(meta)` runs before the state is read,
+    so a caller that can name what differs (a setting) raises its own error before a structure mismatch would.
     """
     directory = Path(directory)
     if not directory.is_dir() or not any(p for p in directory.iterdir() if p.name.isdigit()):
@@ -131,9 +133,12 @@ def load_checkpoint(directory: Path, template: Any, fingerprint: str | None = No
         step = manager.latest_step()
         if step is None:
             return None
-        restored = manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(storable), meta=ocp.args.JsonRestore()))
-        state, meta = restored["state"], restored["meta"]
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if check_meta is not None and isinstance(meta, dict):
+            check_meta(meta)
+        state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
+    except CheckpointError:
+        raise
     except Exception as err:
         where = directory if step is None else directory / str(step)
         raise _corrupt(where, f"{type(err).__name__}: {_first_line(err)}") from err

@@ -113,6 +113,8 @@ def test_weight_average_leaves_the_iterate_alone_and_resumes_exactly(tmp_path):
     resumed = train(averaged_config, data, 0, log=log, checkpoint_dir=tmp_path)
     assert "resumed after epoch 1" in log.getvalue()
     assert _without_wall(resumed) == _without_wall(whole)
+    with pytest.raises(ValueError, match="belongs to another run .weight_ema: checkpoint 0.9, this run 0.0"):
+        train(config, data, 0, log=io.StringIO(), checkpoint_dir=tmp_path)  # another state structure: named first
     tiny = train(dataclasses.replace(config, weight_ema=1e-9), data, 0, log=io.StringIO())
     assert tiny["curve"]["val_accuracy"] == tiny["curve"]["raw_val_accuracy"]  # no averaging: the last iterate
 

@@ -342,12 +342,12 @@ def train(config: TrainConfig, data: Dataset, seed: int, log=sys.stderr, checkpo
     step_time = 0.0
     first_epoch = 0
     if checkpoint_dir is not None:
-        saved = load_checkpoint(Path(checkpoint_dir), (state, ema_state) if averaging else state)
+        saved = load_checkpoint(Path(checkpoint_dir), (state, ema_state) if averaging else state,
+                                check_meta=lambda meta: _check_resumable(meta, config, seed, Path(checkpoint_dir)))
         if saved is not None:
             state, meta = saved
             if averaging:
                 state, ema_state = state
-            _check_resumable(meta, config, seed, Path(checkpoint_dir))
             first_epoch, curve, step_losses = meta["epoch"], meta["curve"], meta["step_losses"]
             step_time = meta["step_time"]
             started -= curve["wall_s"][-1]
