@@ -66,6 +66,8 @@ def test_experiment_overrides_win():
     (TrainConfig, "adaptive_radius", "yes", "adaptive_radius: must be True or False"),
     (nondiff_nets.Config, "adaptive_radius", 1.5, "adaptive_radius: must be True or False"),
     (TrainConfig, "weight_momentum", 1.0, "weight_momentum: must be a finite number in [0, 1)"),
+    (TrainConfig, "weight_ema", 1.0, "weight_ema: must be a finite number in [0, 1)"),
+    (nondiff_nets.Config, "weight_ema", "0.9", "weight_ema: must be a finite number in [0, 1)"),
     (TrainConfig, "radius_final", 0.5, "radius_final: must be a finite number in (0, 0.2]"),
     (TrainConfig, "polytope", "cross", "polytope: unknown 'cross'"),
     (nondiff_nets.Config, "preset", "huge", "preset: unknown 'huge'"),
