@@ -134,8 +134,7 @@ def load_checkpoint(directory: Path, template: Any, fingerprint: str | None = No
         if step is None:
             return None
         meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
-        if check_meta is not None and isinstance(meta, dict):
-            check_meta(meta)
+        _check_owner(meta, directory / str(step), fingerprint, owner, check_meta)  # before the state: names why
         state = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(storable)))["state"]
     except CheckpointError:
         raise
@@ -147,13 +146,21 @@ def load_checkpoint(directory: Path, template: Any, fingerprint: str | None = No
     mismatch = _mismatch(state, storable)
     if mismatch:
         raise _corrupt(directory / str(step), mismatch)
+    return _from_storable(state, template), meta
+
+
+def _check_owner(meta: Any, where: Path, fingerprint: str | None, owner: str,
+                 check_meta: Callable[[dict], None] | None) -> None:
+    """Refuse a checkpoint whose metadata is not a JSON object or belongs to another `owner` (its fingerprint, or
+    the caller's `check_meta`), before its state is read."""
     if not isinstance(meta, dict):
-        raise _corrupt(directory / str(step), "its metadata is not a JSON object")
+        raise _corrupt(where, "its metadata is not a JSON object")
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise CheckpointError(
-            f"{directory}: the checkpoint belongs to another {owner} ({meta.get('fingerprint')!r}; this {owner} is "
-            f"{fingerprint!r}); delete this directory to start the {owner} over")
-    return _from_storable(state, template), meta
+            f"{where.parent}: the checkpoint belongs to another {owner} ({meta.get('fingerprint')!r}; this {owner} "
+            f"is {fingerprint!r}); delete this directory to start the {owner} over")
+    if check_meta is not None:
+        check_meta(meta)
 
 
 def _first_line(err: Exception) -> str:
