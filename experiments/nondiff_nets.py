@@ -60,6 +60,7 @@ class Config:
     weight_momentum: float | None = None
     adaptive_radius: bool | None = None
     weight_ema: float | None = None  # > 0: accuracies of a moving average of the weights (PolyStep only)
+    weight_decay: float | None = None  # > 0: decoupled weight decay, fraction of each weight per step (PolyStep)
     structured: bool = True
     adam_lr: float = 1e-3
     snn_output_init: str = "centered"  # the SNN's output-weight init (SpikingMLP.output_init): centered | gaussian
@@ -84,7 +85,7 @@ class Config:
                 check_real(getattr(self, name), name, 0, lo_open=True)
         if self.b_scale is not None:
             check_real(self.b_scale, "b_scale", 0)
-        for name in ("momentum", "weight_momentum", "weight_ema"):
+        for name in ("momentum", "weight_momentum", "weight_ema", "weight_decay"):
             if getattr(self, name) is not None:
                 check_real(getattr(self, name), name, 0, 1, hi_open=True)
         for name in ("fresh_basis", "adaptive_radius", "structured"):

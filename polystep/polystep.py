@@ -98,6 +98,7 @@ class PolyStep:
     absorb_every: int = 0
     fresh_basis: bool = False
     weight_momentum: float = 0.0
+    weight_decay: schedules.Schedule = 0.0
     chunk_size: int | None = None
 
     def __post_init__(self):
@@ -124,8 +125,23 @@ class PolyStep:
         check_real(self.weight_momentum, "weight_momentum", lo=0, hi=1, hi_open=True)
         if self.weight_momentum != 0 and (self.subspace is None or self.absorb_every < 1):
             fail("weight_momentum", "needs a subspace and absorb_every >= 1 (it acts at absorb time)")
+        schedules.check(self.weight_decay, "weight_decay", positive=False)
+        if not callable(self.weight_decay):
+            check_real(self.weight_decay, "weight_decay", lo=0, hi=1, hi_open=True)
+        if self._decays and self.subspace is not None and self.absorb_every < 1:
+            fail("weight_decay", "with a subspace it acts at absorb time: needs absorb_every >= 1")
         check_optional_int(self.chunk_size, "chunk_size", lo=1)
         geometry.template(self.polytope, self.particle_size)  # validates the polytope size
+
+    @property
+    def _decays(self) -> bool:
+        return callable(self.weight_decay) or self.weight_decay != 0
+
+    def _decay_factor(self, step: Array, steps: int) -> Array:
+        """(1 - weight_decay(step)) ** steps; a value outside [0, 1) or not finite decays nothing."""
+        wd = schedules.evaluate(self.weight_decay, step)
+        wd = jnp.where(jnp.isfinite(wd) & (wd >= 0) & (wd < 1), wd, 0.0)
+        return (1.0 - wd) ** steps
 
     # ----------------------------------------------------------------------------------------- structure
     @property
@@ -360,6 +376,8 @@ class PolyStep:
 
     def _finish(self, state: PolyStepState) -> PolyStepState:
         """Advance the step counter; absorb the subspace offset into the base every `absorb_every` steps."""
+        if self._decays and self.subspace is None:
+            state = state._replace(coords=state.coords * self._decay_factor(state.step, 1).astype(state.coords.dtype))
         state = state._replace(step=state.step + 1)
         if self.subspace is None or self.absorb_every == 0:
             return state
@@ -377,6 +395,10 @@ class PolyStep:
                                                 to_params(layout, s.space, jnp.zeros_like(s.coords)))
                 space = space._replace(base=jax.tree_util.tree_map(lambda b, v: b + beta * v, space.base, velocity))
                 velocity = jax.tree_util.tree_map(lambda c, v: c + beta * v, change, velocity)
+            if self._decays:
+                # Decoupled weight decay (as in AdamW), per step of the absorb period, at the period's first step.
+                factor = self._decay_factor(s.step - self.absorb_every, self.absorb_every)
+                space = space._replace(base=jax.tree_util.tree_map(lambda b: b * factor.astype(b.dtype), space.base))
             return s._replace(space=space, coords=coords, velocity=jnp.zeros_like(coords),
                               displacement=jnp.zeros_like(coords), weight_velocity=velocity)
 

@@ -119,14 +119,15 @@ def test_weight_average_leaves_the_iterate_alone_and_resumes_exactly(tmp_path):
     assert tiny["curve"]["val_accuracy"] == tiny["curve"]["raw_val_accuracy"]  # no averaging: the last iterate
 
 
-def test_a_checkpoint_from_before_a_field_existed_resumes_only_runs_that_match_it(tmp_path):
-    config = TrainConfig(**{**SMALL, "weight_ema": 0.0})
+@pytest.mark.parametrize("name", ["weight_ema", "weight_decay"])
+def test_a_checkpoint_from_before_a_field_existed_resumes_only_runs_that_match_it(tmp_path, name):
+    config = TrainConfig(**{**SMALL, name: 0.0})
     fields = _run_fields(config, 0)
-    del fields["weight_ema"]  # what a checkpoint written before the field existed names
+    del fields[name]  # what a checkpoint written before the field existed names
     meta = {"config": "(older repr)", "seed": 0, "fields": fields}
-    _check_resumable(meta, config, 0, tmp_path)  # weight_ema 0: what every run did then
-    with pytest.raises(ValueError, match="weight_ema: checkpoint 0.0, this run 0.99"):
-        _check_resumable(meta, dataclasses.replace(config, weight_ema=0.99), 0, tmp_path)
+    _check_resumable(meta, config, 0, tmp_path)  # 0: what every run did then
+    with pytest.raises(ValueError, match=f"{name}: checkpoint 0.0, this run 0.5"):
+        _check_resumable(meta, dataclasses.replace(config, **{name: 0.5}), 0, tmp_path)
 
 
 def _newest_of_these_versions(records: list[dict]) -> dict | None:

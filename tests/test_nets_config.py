@@ -67,6 +67,8 @@ def test_experiment_overrides_win():
     (nondiff_nets.Config, "adaptive_radius", 1.5, "adaptive_radius: must be True or False"),
     (TrainConfig, "weight_momentum", 1.0, "weight_momentum: must be a finite number in [0, 1)"),
     (TrainConfig, "weight_ema", 1.0, "weight_ema: must be a finite number in [0, 1)"),
+    (TrainConfig, "weight_decay", -0.1, "weight_decay: must be a finite number in [0, 1)"),
+    (TrainConfig, "weight_decay", "0.1", "weight_decay: must be a finite number in [0, 1)"),
     (nondiff_nets.Config, "weight_ema", "0.9", "weight_ema: must be a finite number in [0, 1)"),
     (TrainConfig, "radius_final", 0.5, "radius_final: must be a finite number in (0, 0.2]"),
     (TrainConfig, "polytope", "cross", "polytope: unknown 'cross'"),
@@ -85,7 +87,7 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(all
                     st.sampled_from(["column", "lowrank", "activity", "random", "simplex", "x", ""]))
 _FIELDS = ["epochs", "batch_size", "rank", "particle_size", "absorb_every", "epsilon", "epsilon_final", "radius",
            "radius_final", "b_scale", "momentum", "weight_momentum", "fresh_basis", "subspace", "basis", "polytope",
-           "adaptive_radius"]
+           "adaptive_radius", "weight_ema", "weight_decay"]
 
 
 @settings(max_examples=150, deadline=None)

@@ -176,3 +176,18 @@ def test_full_protocol_polystep_reaches_the_targets(task):
     cfg = nondiff_nets.Config(task=task, optimizer="polystep", dataset="mnist", data_dir=str(shared))
     m = nondiff_nets.run(cfg, 0)
     assert m["test_accuracy"] >= FULL_TARGETS[task]
+
+
+def test_weight_decay_anneals_with_the_radius_and_changes_the_run(digits):
+    from problems.nets.training import make_polystep
+
+    cfg = TrainConfig(task="int8", optimizer="polystep", weight_decay=0.01)
+    decay = make_polystep(cfg, 100).weight_decay
+    assert float(decay(0)) == pytest.approx(0.01)
+    assert float(decay(100)) == pytest.approx(0.01 * cfg.radius_final / cfg.radius)
+    assert make_polystep(dataclasses.replace(cfg, weight_decay=0.0), 100).weight_decay == 0.0
+    base = TrainConfig(task="int8", optimizer="polystep", subspace="column", rank=8, basis="activity",
+                       absorb_every=1, polytope="simplex", epochs=1, batch_size=32, model_options={"hidden": (16, 16)})
+    plain, decayed = _quiet(base, digits, 0), _quiet(dataclasses.replace(base, weight_decay=0.05), digits, 0)
+    assert plain["step_losses"] != decayed["step_losses"]
+    assert decayed["step_losses"][-1] < 0.8 * decayed["step_losses"][0]  # the search still learns

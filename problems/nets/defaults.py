@@ -25,6 +25,7 @@ POLYSTEP_DEFAULTS: dict = {
     "weight_momentum": 0.7,  # heavy ball on the weights across absorbs
     "adaptive_radius": False,  # a block whose probes all see the same loss grows its radius (x2, up to 64x)
     "weight_ema": 0.0,  # > 0: evaluate (and select epochs on) a debiased moving average of the weights, this decay
+    "weight_decay": 0.0,  # > 0: decoupled weight decay, the fraction of every weight removed per step (annealed)
 }
 
 # Per-task departures from POLYSTEP_DEFAULTS (MNIST validation split).

@@ -66,6 +66,7 @@ class TrainConfig:
     weight_momentum: float | None = None  # heavy ball on the weights across absorbs (survives fresh bases)
     adaptive_radius: bool | None = None  # grow a block's radius while its probes all see one loss (plateaus)
     weight_ema: float | None = None  # > 0: val / test accuracy of a moving average of the weights (Polyak averaging)
+    weight_decay: float | None = None  # > 0: shrink every weight by this fraction per step (annealed like the radius)
     structured: bool = True
     chunk_floats: int = 1 << 21
     # evolution strategies / SPSA (published settings)
@@ -121,6 +122,7 @@ def validate_train_config(c: TrainConfig) -> None:
     check_real(c.weight_momentum, "weight_momentum", 0, 1, hi_open=True)
     check_bool(c.adaptive_radius, "adaptive_radius")
     check_real(c.weight_ema, "weight_ema", 0, 1, hi_open=True)
+    check_real(c.weight_decay, "weight_decay", 0, 1, hi_open=True)
     check_bool(c.structured, "structured")
     check_int(c.chunk_floats, "chunk_floats", 1)
     check_int(c.es_population, "es_population", 2)
@@ -155,13 +157,16 @@ def make_polystep(config: TrainConfig, total_steps: int) -> polystep.PolyStep:
     steps = max(total_steps, 1)
     eps = optax.cosine_decay_schedule(config.epsilon, steps, alpha=config.epsilon_final / config.epsilon)
     radius = optax.cosine_decay_schedule(config.radius, steps, alpha=config.radius_final / config.radius)
+    # Decoupled weight decay anneals with the radius, as AdamW's decay scales with its learning rate.
+    decay = (optax.cosine_decay_schedule(config.weight_decay, steps, alpha=config.radius_final / config.radius)
+             if config.weight_decay else 0.0)
     return polystep.PolyStep(
         particle_size=config.particle_size, polytope=config.polytope, epsilon=eps,
         step_radius=radius, probe_radius=radius, subspace=make_subspace(config),
         absorb_every=config.absorb_every, momentum=config.momentum,
         fresh_basis=config.fresh_basis and config.basis == "random",  # an activity basis is drawn per batch
         weight_momentum=config.weight_momentum,
-        adaptive_radius=config.adaptive_radius,
+        adaptive_radius=config.adaptive_radius, weight_decay=decay,
     )
 
 
@@ -260,7 +265,7 @@ def _run_fields(config: TrainConfig, seed: int) -> dict[str, str]:
 
 # Fields added after checkpoints were first written, with the value that reproduces what runs did before them:
 # a checkpoint that does not name such a field resumes a run that has that value.
-_FIELDS_BEFORE_THEY_EXISTED = {"weight_ema": repr(0.0)}
+_FIELDS_BEFORE_THEY_EXISTED = {"weight_ema": repr(0.0), "weight_decay": repr(0.0)}
 
 
 def _check_resumable(meta: dict, config: TrainConfig, seed: int, directory: Path) -> None:
