@@ -16,7 +16,7 @@ from pathlib import Path
 from experiments.registry import Experiment
 from polystep.validate import check_bool, check_choice, check_int, check_real, check_str
 from problems.nets.data import DATASETS, DataFileError, load_dataset
-from problems.nets.defaults import PROTOCOL, tuned_defaults
+from problems.nets.defaults import POLYSTEP_DEFAULTS, PROTOCOL, tuned_defaults
 from problems.nets.models import TASKS, SpikingMLP, make_model
 from problems.nets.training import OPTIMIZERS, TrainConfig, resolve_tuned, train
 
@@ -295,7 +295,7 @@ def _setting(rec: dict) -> str:
               else f"{resolved['epochs']} ep")
     label = (f"{DATASET_NAMES.get(m.get('dataset'), m.get('dataset', '?'))}, {epochs}, "
              f"batch {resolved['batch_size']}, n={m.get('n_train')}")
-    changed = _overrides(rec["config"])
+    changed = _overrides(rec)
     return label + "".join(f", {k}={v}" for k, v in changed.items())
 
 
@@ -308,12 +308,26 @@ _LABELLED = {"task", "optimizer", "preset", "dataset", "data_dir", "max_train", 
 NOT_RECORDED = "(not recorded)"
 
 
-def _overrides(config: dict) -> dict:
-    """Fields of a record's config set away from the experiment's defaults (a tuning run), name -> value; a field
-    the record lacks (written before the field existed) counts as changed, so old and new runs never share a row."""
+def _overrides(rec: dict) -> dict:
+    """Settings of a record away from today's defaults (a tuning run), name -> value, so old and new runs never
+    share a row: fields its config set away from the experiment's defaults; a field the record lacks (written
+    before the field existed); and, for PolyStep, a tuned setting whose resolved value is not today's tuned value
+    (the default changed since the run; an explicit value equal to today's default is no departure)."""
+    config = rec["config"]
     defaults = dataclasses.asdict(Config())
     changed = {k: v for k, v in config.items() if k in defaults and k not in _LABELLED and v != defaults[k]}
     changed.update({k: NOT_RECORDED for k in defaults if k not in config and k not in _LABELLED})
+    resolved = rec.get("metrics", {}).get("resolved_config")
+    if config.get("optimizer") == "polystep" and resolved and config.get("task") in TASKS:
+        tuned = tuned_defaults(config["task"], config.get("preset") == "quick")
+        for k in POLYSTEP_DEFAULTS:
+            if k in _LABELLED or k not in resolved or (k == "epsilon_final" and config.get(k) is None
+                                                       and config.get("epsilon") is not None):
+                continue  # an explicit epsilon sets epsilon_final (epsilon / 5): the epsilon label says it
+            if resolved[k] == tuned[k]:
+                changed.pop(k, None)
+            else:
+                changed[k] = resolved[k] if config.get(k) is None else config[k]
     return dict(sorted(changed.items()))
 
 
@@ -367,7 +381,7 @@ def table(records: list[dict]) -> str:
 
     Full-protocol runs with the tuned defaults come first, every task in a row, then the goals; runs with other
     settings, shorter schedules or at quick size follow in a table of their own."""
-    in_headline = [_is_protocol(r) and not _overrides(r["config"]) for r in records]
+    in_headline = [_is_protocol(r) and not _overrides(r) for r in records]
     headline = [r for r, h in zip(records, in_headline) if h]
     others = [r for r, h in zip(records, in_headline) if not h]
     note = ("Test accuracy % of the hard model at the epoch of best validation accuracy, mean ± std over seeds "
@@ -426,7 +440,7 @@ def goal_lines(records: list[dict]) -> list[str]:
     for task, (goal, published) in GOALS.items():
         protocol = [r for r in records if r["config"]["task"] == task and r["config"]["optimizer"] == "polystep"
                     and _is_protocol(r)]
-        runs = [r for r in protocol if not _overrides(r["config"])]
+        runs = [r for r in protocol if not _overrides(r)]
         if not runs:
             if protocol:  # only runs with other settings: say so rather than drop the goal
                 out.append(f"- {TASK_NAMES.get(task, task)}: no run with the current defaults yet ({len(protocol)} "
@@ -457,7 +471,7 @@ def _curves(records: list[dict], task: str):
     mine = [r for r in records if r["config"]["task"] == task]
     if not mine:
         return {}, ""
-    best = max(mine, key=lambda r: (_is_protocol(r), not _overrides(r["config"]), r["metrics"].get("n_train", 0),
+    best = max(mine, key=lambda r: (_is_protocol(r), not _overrides(r), r["metrics"].get("n_train", 0),
                                     len(r["metrics"]["curve"]["epoch"])))
     setting = _setting(best)
     out: dict = {}

@@ -151,6 +151,27 @@ def test_goal_lines_and_curves_use_the_full_protocol_records_only(tmp_path):
     nondiff_nets.plot(records, tmp_path)
 
 
+def test_a_record_made_under_former_defaults_gets_its_own_row():
+    """A PolyStep record that left a field at None when the default was another value (its resolved config says
+    so) is not a run of today's defaults; an explicit value equal to today's default is."""
+    today = nondiff_nets.tuned_defaults("int8")
+    runs = [_fake_record("int8", "polystep", s, "mnist", 30, 0.976, [0.97] * 30) for s in range(3)]
+    for rec in runs:
+        rec["metrics"]["resolved_config"].update(rank=today["rank"], weight_decay=today["weight_decay"])
+    former = _fake_record("int8", "polystep", 0, "mnist", 30, 0.99, [0.97] * 30)
+    former["metrics"]["resolved_config"].update(rank=today["rank"] // 4, weight_decay=today["weight_decay"])
+    explicit = _fake_record("int8", "polystep", 1, "mnist", 30, 0.976, [0.97] * 30)
+    explicit["config"]["rank"] = today["rank"]
+    explicit["metrics"]["resolved_config"].update(rank=today["rank"], weight_decay=today["weight_decay"])
+    assert nondiff_nets._overrides(former) == {"rank": today["rank"] // 4}
+    assert nondiff_nets._overrides(explicit) == {}
+    text = nondiff_nets.table(runs + [former, explicit])
+    headline, other = text.split("Other runs:")
+    assert "97.6 ± 0 (4 seeds)" in headline and "99" not in headline
+    assert f"n=54000, rank={today['rank'] // 4}) | " in other and "99 (1 seed)" in other
+    assert nondiff_nets.goal_lines(runs + [former]) == nondiff_nets.goal_lines(runs)
+
+
 def test_table_shows_the_hard_moe_routing_of_full_protocol_runs():
     runs = [_fake_record("moe", opt, 0, "mnist", 30, 0.97, [0.96] * 30) for opt in ("polystep", "adam_ste")]
     runs[0]["metrics"]["expert_load_val"] = [0.994, 0.001, 0.003, 0.002]
