@@ -31,6 +31,8 @@ def test_task_departures_and_explicit_overrides():
     assert (snn.epsilon, snn.epsilon_final, snn.b_scale, snn.weight_momentum) == pytest.approx((0.01, 0.002, 0.3, 0.0))
     int8 = TrainConfig(task="int8")
     assert (int8.epsilon, int8.epsilon_final, int8.weight_momentum) == pytest.approx((0.003, 0.0006, 0.7))
+    assert (int8.weight_decay, TrainConfig(task="staircase").weight_decay) == (1e-3, 0.0)  # int8 at full size only
+    assert defaults.tuned_defaults("int8", quick=True)["weight_decay"] == 0.0  # it hurts on the digits
     mine = TrainConfig(task="snn", epsilon=0.02)
     assert (mine.epsilon, mine.epsilon_final) == pytest.approx((0.02, 0.004))
     low = TrainConfig(task="int8", subspace="lowrank", rank=1)
