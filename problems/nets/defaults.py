@@ -59,9 +59,9 @@ POLYSTEP_DEFAULTS: dict = {
 # 0.004): its limit is generalization, not the search's progress.
 # Weight decay (weight_decay): int8 at full size 1e-3. Int8, seed 0, 8-epoch schedule, best validation (final
 # training loss) at 0 / 3e-4 / 1e-3 / 3e-3: 96.95 (0.041) / 96.93 (0.043) / 97.17 (0.053) / 97.03 (0.076); the
-# 30-epoch schedule, seed 0, 0 / 1e-3: best validation 97.50 / 98.05 (ahead at every epoch but the 5th; test 97.47 / 98.15). On the digits (quick
-# size, 6 epochs) it hurts: mean best validation over seeds 0-2 at 0 / 1e-3 / 3e-3: 96.56 / 95.91 / 95.63, so quick
-# size keeps 0. Not tried on the other tasks yet, which keep 0.
+# 30-epoch schedule, seed 0, 0 / 1e-3: best validation 97.50 / 98.05 (ahead at every epoch but the 5th; test
+# 97.47 / 98.15). On the digits (quick size, 6 epochs) it hurts: mean best validation over seeds 0-2 at 0 / 1e-3 /
+# 3e-3: 96.56 / 95.91 / 95.63, so quick size keeps 0. Not tried on the other tasks yet, which keep 0.
 TASK_DEFAULTS: dict[str, dict] = {
     "snn": {"epsilon": 0.01, "b_scale": 0.3, "weight_momentum": 0.0, "radius_final": 0.1, "adaptive_radius": True,
             "rank": 64},
