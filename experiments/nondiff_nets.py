@@ -327,7 +327,7 @@ def _overrides(rec: dict) -> dict:
             if resolved[k] == tuned[k]:
                 changed.pop(k, None)
             else:
-                changed[k] = resolved[k] if config.get(k) is None else config[k]
+                changed.setdefault(k, resolved[k])  # an explicit value is already there
     return dict(sorted(changed.items()))
 
 
