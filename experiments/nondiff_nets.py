@@ -16,7 +16,7 @@ from pathlib import Path
 from experiments.registry import Experiment
 from polystep.validate import check_bool, check_choice, check_int, check_real, check_str
 from problems.nets.data import DATASETS, DataFileError, load_dataset
-from problems.nets.defaults import POLYSTEP_DEFAULTS, PROTOCOL, tuned_defaults
+from problems.nets.defaults import PROTOCOL, tuned_defaults
 from problems.nets.models import TASKS, SpikingMLP, make_model
 from problems.nets.training import OPTIMIZERS, TrainConfig, resolve_tuned, train
 
@@ -319,15 +319,16 @@ def _overrides(rec: dict) -> dict:
     changed.update({k: NOT_RECORDED for k in defaults if k not in config and k not in _LABELLED})
     resolved = rec.get("metrics", {}).get("resolved_config")
     if config.get("optimizer") == "polystep" and resolved and config.get("task") in TASKS:
-        tuned = tuned_defaults(config["task"], config.get("preset") == "quick")
-        for k in POLYSTEP_DEFAULTS:
-            if k in _LABELLED or k not in resolved or (k == "epsilon_final" and config.get(k) is None
-                                                       and config.get("epsilon") is not None):
-                continue  # an explicit epsilon sets epsilon_final (epsilon / 5): the epsilon label says it
-            if resolved[k] == tuned[k]:
-                changed.pop(k, None)
-            else:
-                changed.setdefault(k, resolved[k])  # an explicit value is already there
+        quick = config.get("preset") == "quick"
+        tuned = tuned_defaults(config["task"], quick)
+        today = resolve_tuned(config["task"], config, quick)  # the record's own settings, resolved today
+        for k, value in today.items():
+            if k not in resolved:
+                continue
+            if resolved[k] != value:
+                changed.setdefault(k, resolved[k])  # a default changed since the run
+            elif value == tuned[k]:
+                changed.pop(k, None)  # an explicit value equal to today's default
     return dict(sorted(changed.items()))
 
 
