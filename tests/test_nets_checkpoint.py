@@ -50,6 +50,7 @@ def _without_wall(metrics: dict) -> dict:
     return out
 
 
+@pytest.mark.slow  # default suite: the interrupted-run test below and the runner's SIGKILL test
 def test_killed_run_resumes_to_the_uninterrupted_record(tmp_path):
     data = load_dataset("digits", max_train=256)
     config = TrainConfig(**SMALL)

@@ -354,6 +354,7 @@ def test_row_sparse_losses_equal_the_dense_path_at_every_capacity(x64, monkeypat
         np.testing.assert_array_equal(np.asarray(full)[same], np.asarray(prep["cache"]["logits"])[same])
 
 
+@pytest.mark.slow  # a benchmark smoke run; the scorings' equality is checked above
 def test_bench_tuned_times_both_scorings_on_real_minibatches():
     """`bench_nets --tuned` (digits, quick-size defaults) reports positive step times for row-sparse and all-row
     scoring of a trained state."""
